@@ -1,0 +1,4 @@
+/** Leadership: `isLeader`, fencing `term`, `whileLeader`; `always` and a controlled gate. */
+export * as LeaderGate from "./LeaderGate.js"
+/** A typed, observable status snapshot with a Schema. */
+export * as Status from "./Status.js"

@@ -1,0 +1,2 @@
+/** Placeholder barrel; modules are added by the foundation issue. */
+export {}

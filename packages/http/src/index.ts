@@ -1,2 +1,5 @@
-/** Placeholder barrel; modules are added by the foundation issue. */
-export {}
+/** The status server: `/healthz`, `/readyz`, `/status` and Prometheus `/metrics`, with its bound URL. */
+
+/** Every Effect metric of the process as Prometheus text, through the OpenTelemetry exporter. */
+export * as PrometheusMetrics from "./PrometheusMetrics.js"
+export * as StatusServer from "./StatusServer.js"

@@ -44,6 +44,7 @@ export const make: Effect.Effect<PrometheusMetrics["Type"], never, Scope.Scope> 
   const reader = new PrometheusExporter({ preventServerStart: true })
   const producer = yield* OtelMetrics.makeProducer.pipe(Effect.provide(OtelResource.layerEmpty))
   yield* OtelMetrics.registerProducer(producer, () => reader)
+  // Arguments: no prefix, no timestamps, no resource labels, withoutTargetInfo, withoutScopeInfo.
   const serializer = new PrometheusSerializer(undefined, false, undefined, true, true)
   const scrape = Effect.tryPromise({
     try: () => reader.collect(),

@@ -14,8 +14,8 @@ export const durationBoundaries = MetricBoundaries.fromIterable([
   1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60
 ])
 
-/** Queue wait buckets: 1 µs to about 10 s, powers of ten as controller-runtime uses. */
-export const queueDurationBoundaries = MetricBoundaries.exponential({ start: 1e-6, factor: 10, count: 8 })
+/** Queue wait buckets: 1 µs to 10 s, powers of ten as controller-runtime uses. */
+export const queueDurationBoundaries = MetricBoundaries.fromIterable([1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10])
 
 /** Reconciles finished, by `controller` and `result`. */
 export const reconcileTotal = Metric.counter("converge_reconcile_total", {

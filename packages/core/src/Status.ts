@@ -23,7 +23,7 @@ export interface Status<A, I = A> {
 }
 
 /** Creates a status holding `initial`. */
-export const make = <A, I>(schema: Schema.Schema<A, I>, initial: A): Effect.Effect<Status<A, I>> =>
+export const make = <A, I>(schema: Schema.Schema<A, I>, initial: NoInfer<A>): Effect.Effect<Status<A, I>> =>
   Effect.map(SubscriptionRef.make(initial), (ref) => {
     const encode = Schema.encode(schema)
     return {

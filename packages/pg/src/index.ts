@@ -1,2 +1,2 @@
-/** Placeholder barrel; modules are added by the foundation issue. */
-export {}
+/** The embedded Postgres server: real binaries, `wal_level=logical`, a free port, clean stop. */
+export * as EmbeddedPostgres from "./EmbeddedPostgres.js"

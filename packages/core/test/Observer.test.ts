@@ -23,10 +23,10 @@ const idle: JobStatus = { phase: "idle", done: 0, total: 0, lastError: null }
 
 const reduceJob = (state: JobStatus, event: JobEvent): JobStatus =>
   JobEvent.$match(event, {
-    Started: ({ total }) => ({ ...state, phase: "running", total, done: 0 }),
+    Started: ({ total }) => ({ ...state, phase: "running" as const, total, done: 0 }),
     Progress: ({ done }) => ({ ...state, done }),
-    Completed: () => ({ ...state, phase: "completed" }),
-    Failed: ({ reason }) => ({ ...state, phase: "failed", lastError: reason })
+    Completed: () => ({ ...state, phase: "completed" as const }),
+    Failed: ({ reason }) => ({ ...state, phase: "failed" as const, lastError: reason })
   })
 
 interface LogLine {

@@ -6,3 +6,11 @@ export * as Metrics from "./Metrics.js"
 export * as LeaderGate from "./LeaderGate.js"
 /** A typed, observable status snapshot with a Schema. */
 export * as Status from "./Status.js"
+/** Settles a record of signals once a window passes quietly; `maxWait`, `flush`, `close`; failures reported. */
+export * as Debouncer from "./Debouncer.js"
+/** One independent debounce window per key, forgotten once the key settles. */
+export * as KeyedDebouncer from "./KeyedDebouncer.js"
+/** One observer feeding many, each behind its own bounded buffer and fiber; full buffers drop and count. */
+export * as FanOut from "./FanOut.js"
+/** A periodic, leader-gated tick whose reports and failures go to an observer; `runOnce` for CLIs. */
+export * as Sweeper from "./Sweeper.js"

@@ -15,9 +15,10 @@
  * - A field set to the value it already holds is a no-op: it neither counts as a change nor
  *   restarts the window. Any change restarts the window.
  * - A window that saw a change settles exactly once, with the latest record, even when the
- *   changes cancelled out (A → B → A). A settle equal to the last settled record is not
- *   suppressed: `onSettle` must be idempotent (level-triggered), and re-delivering is what
- *   keeps a failed or lost settle from wedging the consumer.
+ *   changes cancelled out (A → B → A): a settle equal to the last settled record is not
+ *   suppressed. Something may have acted on B meanwhile, or the last settle may have failed,
+ *   so suppressing would need a "last delivered" value that is easy to get wrong and would
+ *   then swallow the next real settle. `onSettle` should be idempotent (level-triggered).
  * - Settles never overlap; a settle that comes due while another runs follows it with the
  *   latest record.
  */
@@ -81,7 +82,7 @@ export interface Options<S extends Record<string, unknown>, E, R> {
   readonly onSettle: (settled: S) => Effect.Effect<void, E, R>
   /** Whether a field's new value equals its current one; `Equal.equals` by default. */
   readonly equals?: (previous: S[keyof S], next: S[keyof S]) => boolean
-  /** Told about every settle and every failed settle. */
+  /** Told about every settle and every failed settle; awaited in line, so wrap a slow one in `FanOut`. */
   readonly observer?: Observer<DebouncerEvent<S, E>>
 }
 

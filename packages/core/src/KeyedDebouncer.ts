@@ -65,7 +65,7 @@ export interface Options<K, V, E, R> {
   readonly onSettle: (key: K, value: V) => Effect.Effect<void, E, R>
   /** Whether a key's new value equals its pending one; `Equal.equals` by default. */
   readonly equals?: (previous: V, next: V) => boolean
-  /** Told about every settle and every failed settle. */
+  /** Told about every settle and every failed settle; awaited in line, so wrap a slow one in `FanOut`. */
   readonly observer?: Observer<KeyedDebouncerEvent<K, V, E>>
 }
 

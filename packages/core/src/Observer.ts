@@ -29,9 +29,6 @@ export const make = <Event, E = never>(f: (event: Event) => Effect.Effect<void, 
     )
 })
 
-/** An observer that ignores every event. */
-export const none: Observer<unknown> = { notify: () => Effect.void }
-
 /**
  * Folds each event into `status` with `reduce` (a pure `(state, event) => state`), atomically,
  * in the order events are notified.

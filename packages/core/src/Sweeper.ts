@@ -64,7 +64,7 @@ export interface TickOptions<Report, E, R> {
   readonly name: string
   /** One sweep; its `Report` (e.g. rows scanned / fixed / failed) goes to the observer. */
   readonly tick: Effect.Effect<Report, E, R>
-  /** Told about every tick's outcome. */
+  /** Told about every tick's outcome; awaited in line, so wrap a slow one in `FanOut`. */
   readonly observer?: Observer<SweeperEvent<Report, E>>
 }
 

@@ -166,7 +166,7 @@ export const make = <K, V>(options: Options<K, V>): Effect.Effect<SettleWindows<
         })
       )
 
-    /** Settles `key` if `trigger` makes it due (a timer re-sleeps until it is), or marks it to settle again after the running settle. */
+    /** Settles `key` if `trigger` makes it due (a timer re-sleeps until it is due). */
     const request = (key: K, trigger: Trigger): Effect.Effect<void> =>
       Effect.flatMap(claim(key, trigger), (action) => {
         switch (action._tag) {

@@ -35,7 +35,7 @@ export interface Options {
   /** Superuser password; a persistent data directory keeps the one it was created with. Default `postgres`. */
   readonly password?: string | undefined
   /**
-   * `false` turns off fsync, full-page writes and synchronous commit: much faster, but an OS crash
+   * `false` turns off fsync, full-page writes and synchronous commit: faster writes, but an OS crash
    * can corrupt the data. Meant for throwaway test servers. Default `true`.
    */
   readonly durable?: boolean | undefined

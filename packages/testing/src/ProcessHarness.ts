@@ -240,12 +240,12 @@ const awaitReady = (
       Effect.tapError((attempt) => Ref.set(lastAttempt, attempt))
     )
     const ready = probe.pipe(Effect.retry(Schedule.spaced(interval)), Effect.orDie)
-    const outcome = yield* Effect.raceFirst(
-      ready.pipe(Effect.as(Option.none<ProcessExit>())),
-      Effect.map(exit, Option.some)
-    ).pipe(Effect.timeoutOption(timeout))
-    if (Option.isSome(outcome) && Option.isNone(outcome.value)) return
-    const processExit = Option.flatten(outcome)
+    const outcome = yield* Effect.raceFirst(ready.pipe(Effect.as("ready" as const)), exit).pipe(
+      Effect.timeoutOption(timeout)
+    )
+    if (Option.isSome(outcome) && outcome.value === "ready") return
+    // Not ready: either the process exited first (Some) or the deadline passed (None).
+    const processExit = Option.filter(outcome, (value): value is ProcessExit => value !== "ready")
     const attempt = yield* Ref.get(lastAttempt)
     const lines = yield* recentOutput
     return yield* new ProcessNotReadyError({

@@ -55,7 +55,10 @@ export const fromRef = (
     whileLeader: (effect) =>
       awaitValue(true).pipe(
         Effect.zipRight(
-          Effect.raceFirst(effect.pipe(Effect.map(Option.some)), awaitValue(false).pipe(Effect.as(Option.none())))
+          Effect.raceFirst(
+            effect.pipe(Effect.map(Option.some)),
+            awaitValue(false).pipe(Effect.as(Option.none()))
+          )
         )
       )
   }

@@ -15,7 +15,9 @@ export const durationBoundaries = MetricBoundaries.fromIterable([
 ])
 
 /** Queue wait buckets: 1 µs to 10 s, powers of ten as controller-runtime uses. */
-export const queueDurationBoundaries = MetricBoundaries.fromIterable([1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10])
+export const queueDurationBoundaries = MetricBoundaries.fromIterable([
+  1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10
+])
 
 /** Reconciles finished, by `controller` and `result`. */
 export const reconcileTotal = Metric.counter("converge_reconcile_total", {

@@ -6,6 +6,18 @@ export * as Metrics from "./Metrics.js"
 export * as LeaderGate from "./LeaderGate.js"
 /** A typed, observable status snapshot with a Schema. */
 export * as Status from "./Status.js"
+/** What a reconcile returns: `Done`, `RequeueAfter { delay }` or `AwaitChange`. */
+export * as Outcome from "./Outcome.js"
+/** A level-triggered, idempotent `reconcile(key)`, and the `Terminal` (do-not-retry) error. */
+export * as Reconciler from "./Reconciler.js"
+/** Schema-encodable retry policies: capped exponential delays, attempts, jitter, terminal tags; `toSchedule`. */
+export * as RetryPolicy from "./RetryPolicy.js"
+/** Connection-style backoff that restarts from the initial delay after a stable period. */
+export * as Backoff from "./Backoff.js"
+/** A keyed work queue: dedup, no concurrent runs of a key, delays, per-key backoff, token bucket. */
+export * as WorkQueue from "./WorkQueue.js"
+/** The reconcile loop: a work queue, workers while leader, retries, resync, triggers, graceful shutdown. */
+export * as Controller from "./Controller.js"
 /** Settles a record of signals once a window passes quietly; `maxWait`, `flush`, `close`; failures reported. */
 export * as Debouncer from "./Debouncer.js"
 /** One independent debounce window per key, forgotten once the key settles. */

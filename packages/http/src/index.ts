@@ -3,3 +3,6 @@
 /** Every Effect metric of the process as Prometheus text, through the OpenTelemetry exporter. */
 export * as PrometheusMetrics from "./PrometheusMetrics.js"
 export * as StatusServer from "./StatusServer.js"
+
+/** OTLP/HTTP export of Effect spans, switched on by `OTEL_EXPORTER_OTLP_ENDPOINT`; empty when it is unset. */
+export * as Tracing from "./Tracing.js"

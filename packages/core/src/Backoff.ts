@@ -1,0 +1,65 @@
+/**
+ * Connection-style backoff: each failure waits longer (by a `RetryPolicy`), and a connection that
+ * stays up for `resetAfter` earns a fresh start from the initial delay.
+ *
+ * ```text
+ *   connect ──fail──▶ next (1 s) ──fail──▶ next (2 s) … ──ok──▶ succeeded ── ≥ 60 s ──fail──▶ next (1 s)
+ * ```
+ *
+ * Time comes from Effect's `Clock` and jitter from `Random`, so `TestClock` and a seeded `Random` drive it.
+ */
+import { Clock, Duration, Effect, Ref } from "effect"
+import * as RetryPolicy from "./RetryPolicy.js"
+
+/** A backoff for one connection; share it between the connect loop's failure and success paths. */
+export interface Backoff {
+  /** Counts a failure and returns how long to wait before the next attempt. */
+  readonly next: Effect.Effect<Duration.Duration>
+  /** Marks the connection up now; if it is still up `resetAfter` later, the next failure starts over. */
+  readonly succeeded: Effect.Effect<void>
+  /** Forgets every failure at once. */
+  readonly reset: Effect.Effect<void>
+  /** Failures counted since the last reset. */
+  readonly failures: Effect.Effect<number>
+}
+
+/** Options for `make`; every field has a default. */
+export interface Options {
+  /** Delays and jitter (attempt limits and `nonRetryable` are the caller's business). Default `RetryPolicy.connection`: 1 s → 30 s, 50 % jitter. */
+  readonly policy?: RetryPolicy.RetryPolicy
+  /** How long a connection must stay up for the next failure to restart from the initial delay. Default 60 s. */
+  readonly resetAfter?: Duration.DurationInput
+}
+
+interface State {
+  readonly failures: number
+  readonly connectedAtMillis: number | undefined
+}
+
+/** Creates a backoff with no failures counted. */
+export const make = (options: Options = {}): Effect.Effect<Backoff> =>
+  Effect.gen(function* () {
+    const policy = options.policy ?? RetryPolicy.connection
+    const resetAfterMillis = Duration.toMillis(options.resetAfter ?? Duration.seconds(60))
+    const initial: State = { failures: 0, connectedAtMillis: undefined }
+    const state = yield* Ref.make(initial)
+
+    const next = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Ref.modify(state, ({ failures, connectedAtMillis }) => {
+        const stable = connectedAtMillis !== undefined && now - connectedAtMillis >= resetAfterMillis
+        const counted = (stable ? 0 : failures) + 1
+        return [counted, { failures: counted, connectedAtMillis: undefined }]
+      })
+    ).pipe(Effect.flatMap((attempt) => RetryPolicy.sampleDelay(policy, attempt)))
+
+    const succeeded = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Ref.update(state, ({ failures }) => ({ failures, connectedAtMillis: now }))
+    )
+
+    return {
+      next,
+      succeeded,
+      reset: Ref.set(state, initial),
+      failures: Effect.map(Ref.get(state), ({ failures }) => failures)
+    }
+  })

@@ -3,9 +3,10 @@
  * `npm start`: boots Postgres (embedded unless `DATABASE_URL` / `--database-url` is given),
  * runs the playground and serves its status until Ctrl-C.
  */
+import { NodeMain, Tracing } from "@converge/http"
 import { EmbeddedPostgres } from "@converge/pg"
 import { Command, Options } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { NodeContext } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { Config, Duration, Effect, Layer, Logger, Option, Redacted, Schema } from "effect"
 import * as Playground from "./Playground.js"
@@ -61,7 +62,7 @@ const command = Command.make(
         failureRate: options.failureRate,
         churnEvery: Duration.millis(options.churnEvery),
         databaseLabel: label
-      }).pipe(Effect.provide(layer))
+      }).pipe(Effect.provide(Layer.merge(layer, Tracing.layer({ serviceName: "converge-playground" }))))
     })
 ).pipe(
   Command.withDescription(
@@ -71,4 +72,4 @@ const command = Command.make(
 
 const cli = Command.run(command, { name: "converge-playground", version: "0.0.0" })
 
-cli(process.argv).pipe(Effect.provide(Layer.merge(NodeContext.layer, Logger.pretty)), NodeRuntime.runMain)
+cli(process.argv).pipe(Effect.provide(Layer.merge(NodeContext.layer, Logger.pretty)), NodeMain.runMain)

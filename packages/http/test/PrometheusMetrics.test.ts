@@ -31,7 +31,17 @@ describe("PrometheusMetrics", () => {
         .get("converge_workqueue_queue_duration_seconds")
         ?.samples.filter((sample) => sample.name.endsWith("_bucket"))
         .map((sample) => sample.labels.le)
-      expect(bucketBounds).toEqual(["0.000001", "0.00001", "0.0001", "0.001", "0.01", "0.1", "1", "+Inf"])
+      expect(bucketBounds).toEqual([
+        "0.000001",
+        "0.00001",
+        "0.0001",
+        "0.001",
+        "0.01",
+        "0.1",
+        "1",
+        "10",
+        "+Inf"
+      ])
       expect(
         sampleValue(families, "converge_workqueue_queue_duration_seconds_bucket", {
           name: "tidy",

@@ -1,0 +1,182 @@
+/**
+ * LISTEN / NOTIFY that survives a dropped or stalled connection.
+ *
+ * ```text
+ *   listen(channel) ──▶ own connection ──▶ LISTEN ──▶ Resubscribed ──▶ Notification, Notification, …
+ *        ▲                                                  │
+ *        │     error / end event on the socket (at once), or the watchdog's
+ *        │     `select 1` unanswered within watchdogTimeout (a silent stall)
+ *        └──────────────── backoff ◀────────────────────────┘
+ * ```
+ *
+ * Postgres does not queue notifications for a listener that is away: whatever is sent while the
+ * stream reconnects is lost. That is why every successful LISTEN (the first one included) emits
+ * `Resubscribed`: on it, a consumer rereads the state it follows, then applies notifications as
+ * they come. `@effect/sql-pg`'s own `listen` keeps waiting on a dead connection; this one does not.
+ */
+
+import { Backoff, RetryPolicy } from "@converge/core"
+import type { SqlError } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Clock, Context, Data, Duration, Effect, Layer, Redacted, Stream } from "effect"
+import * as DedicatedConnection from "./internal/dedicatedConnection.js"
+import type * as PgDriver from "./internal/pgDriver.js"
+import { escapeIdentifier } from "./internal/pgDriver.js"
+
+/** A notification received on the channel; `payload` is `""` when none was sent. */
+export class Notification extends Data.TaggedClass("Notification")<{
+  readonly channel: string
+  readonly payload: string
+  /** The server process of the session that sent it. */
+  readonly senderPid: number
+}> {}
+
+/**
+ * The stream is listening again (or for the first time): notifications sent before this point
+ * may have been missed, so resync now. `subscription` counts LISTENs, from 1.
+ */
+export class Resubscribed extends Data.TaggedClass("Resubscribed")<{
+  readonly channel: string
+  readonly subscription: number
+}> {}
+
+/** What `listen` emits. */
+export type Event = Notification | Resubscribed
+
+/** Settings of the listening connections; every field has a default. */
+export interface Options {
+  /** How often the watchdog checks that an idle listening connection still answers. Default 10 seconds. */
+  readonly watchdogInterval?: Duration.DurationInput | undefined
+  /** A watchdog check, connect or LISTEN unanswered for this long means a stalled connection: reconnect. Default 5 seconds. */
+  readonly watchdogTimeout?: Duration.DurationInput | undefined
+  /** Delays between reconnects. Default `RetryPolicy.connection` (1 s → 30 s, 50 % jitter). */
+  readonly reconnect?: RetryPolicy.RetryPolicy | undefined
+  /** `application_name` of the listening connections. Default `converge-listen`. */
+  readonly applicationName?: string | undefined
+}
+
+/** The Notifications service: resilient `listen` and transactional `notify`. */
+export class Notifications extends Context.Tag("@converge/pg/Notifications")<
+  Notifications,
+  Notifications.Service
+>() {}
+
+/** The types of the Notifications service. */
+export declare namespace Notifications {
+  /** Listening and sending on one database. */
+  export interface Service {
+    /**
+     * Notifications on `channel`, each (re)subscription announced by `Resubscribed`. Each stream
+     * holds one connection of its own, reconnects forever with backoff, and never fails; it stops
+     * (and closes its connection) when the consumer stops.
+     */
+    readonly listen: (channel: string) => Stream.Stream<Event>
+    /**
+     * Sends `payload` on `channel` through the `PgClient`. Inside `sql.withTransaction` it is
+     * delivered when that transaction commits, and not at all if it rolls back.
+     */
+    readonly notify: (channel: string, payload: string) => Effect.Effect<void, SqlError.SqlError>
+  }
+}
+
+/** Builds the service on the database of the `PgClient`, whose connection settings the listeners reuse. */
+export const make = (options: Options = {}): Effect.Effect<Notifications.Service, never, PgClient.PgClient> =>
+  Effect.gen(function* () {
+    const client = yield* PgClient.PgClient
+    const watchdogInterval = Duration.decode(options.watchdogInterval ?? Duration.seconds(10))
+    const watchdogTimeout = Duration.decode(options.watchdogTimeout ?? Duration.seconds(5))
+    const policy = options.reconnect ?? RetryPolicy.connection
+    const connectionOptions: DedicatedConnection.Options = {
+      config: clientConfig(client.config, options.applicationName ?? "converge-listen"),
+      connectTimeout: watchdogTimeout,
+      keepAliveIdle: watchdogInterval
+    }
+
+    const listen = (channel: string): Stream.Stream<Event> =>
+      Stream.asyncPush<Event>(
+        (emit) =>
+          Effect.gen(function* () {
+            const backoff = yield* Backoff.make({ policy })
+            let subscriptions = 0
+            const session = Effect.scoped(
+              Effect.gen(function* () {
+                const connection = yield* DedicatedConnection.open(connectionOptions).pipe(
+                  DedicatedConnection.within(watchdogTimeout, "connecting")
+                )
+                yield* connection.onNotification((message) => {
+                  if (message.channel === channel) {
+                    emit.single(
+                      new Notification({
+                        channel,
+                        payload: message.payload ?? "",
+                        senderPid: message.processId
+                      })
+                    )
+                  }
+                })
+                yield* connection
+                  .query(`listen ${escapeIdentifier(channel)}`)
+                  .pipe(DedicatedConnection.within(watchdogTimeout, "LISTEN"))
+                yield* backoff.succeeded
+                subscriptions += 1
+                emit.single(new Resubscribed({ channel, subscription: subscriptions }))
+                const watchdog = Effect.forever(
+                  Effect.zipRight(
+                    Effect.sleep(watchdogInterval),
+                    connection
+                      .query("select 1")
+                      .pipe(DedicatedConnection.within(watchdogTimeout, "The watchdog's select 1"))
+                  )
+                )
+                return yield* Effect.raceFirst(watchdog, connection.lost)
+              })
+            )
+            const reconnect = (error: DedicatedConnection.ConnectionError) =>
+              Effect.flatMap(backoff.next, (delay) =>
+                Effect.logWarning("LISTEN connection failed; reconnecting").pipe(
+                  Effect.annotateLogs({ reason: error.message, retryIn: Duration.format(delay) }),
+                  Effect.zipRight(Effect.sleep(delay))
+                )
+              )
+            yield* session.pipe(
+              Effect.catchAll(reconnect),
+              Effect.forever,
+              Effect.withClock(Clock.make()),
+              Effect.annotateLogs("channel", channel),
+              Effect.forkScoped
+            )
+          }),
+        { bufferSize: "unbounded" }
+      )
+
+    const notify = (channel: string, payload: string) =>
+      client`select pg_notify(${channel}, ${payload})`.pipe(Effect.asVoid)
+
+    return { listen, notify }
+  })
+
+/** The Notifications service on the database of the `PgClient` in context. */
+export const layer = (options: Options = {}): Layer.Layer<Notifications, never, PgClient.PgClient> =>
+  Layer.effect(Notifications, make(options))
+
+/** `listen` of the service in context. */
+export const listen = (channel: string): Stream.Stream<Event, never, Notifications> =>
+  Stream.unwrap(Effect.map(Notifications, (notifications) => notifications.listen(channel)))
+
+/** `notify` of the service in context. */
+export const notify = (
+  channel: string,
+  payload: string
+): Effect.Effect<void, SqlError.SqlError, Notifications> =>
+  Effect.flatMap(Notifications, (notifications) => notifications.notify(channel, payload))
+
+const clientConfig = (config: PgClient.PgClientConfig, applicationName: string): PgDriver.ClientConfig => ({
+  connectionString: config.url === undefined ? undefined : Redacted.value(config.url),
+  host: config.host,
+  port: config.port,
+  user: config.username,
+  password: config.password === undefined ? undefined : Redacted.value(config.password),
+  database: config.database,
+  ssl: config.ssl,
+  application_name: applicationName
+})

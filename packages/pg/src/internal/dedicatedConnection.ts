@@ -1,0 +1,116 @@
+/**
+ * One connection of its own, outside any pool, that notices its loss at once: the socket's
+ * `error` / `end` events complete `lost` without waiting for the next query. TCP keepalive is
+ * on. Closing the scope closes the connection (bounded: a dead peer cannot hold it up).
+ */
+import type { Scope } from "effect"
+import { Data, Deferred, Duration, Effect } from "effect"
+import * as PgDriver from "./pgDriver.js"
+
+/** Why a dedicated connection could not be used. */
+export class ConnectionError extends Data.TaggedError("ConnectionError")<{
+  readonly reason: "ConnectFailed" | "QueryFailed" | "Timeout" | "Lost"
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** How to connect. */
+export interface Options {
+  readonly config: PgDriver.ClientConfig
+  /** Connecting (TCP, TLS and authentication) must finish within this. */
+  readonly connectTimeout: Duration.Duration
+  /** Idle time before the client's TCP keepalive probes start. */
+  readonly keepAliveIdle: Duration.Duration
+}
+
+/** An open connection. */
+export interface Connection {
+  /** The server process behind this connection (what `pg_backend_pid()` returns on it). */
+  readonly processId: number
+  /** Runs one statement (simple protocol when `values` is omitted, so several may be sent at once). */
+  readonly query: (
+    text: string,
+    values?: ReadonlyArray<unknown>
+  ) => Effect.Effect<ReadonlyArray<PgDriver.Row>, ConnectionError>
+  /** Fails as soon as the connection errors or closes; never succeeds. */
+  readonly lost: Effect.Effect<never, ConnectionError>
+  /** Calls `listener` for every notification this connection receives, until the scope closes. */
+  readonly onNotification: (
+    listener: (message: PgDriver.NotificationMessage) => void
+  ) => Effect.Effect<void, never, Scope.Scope>
+}
+
+const closeTimeout = Duration.seconds(2)
+
+/** Opens a connection, closed when the scope closes. */
+export const open = (options: Options): Effect.Effect<Connection, ConnectionError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const lost = yield* Deferred.make<never, ConnectionError>()
+    const markLost = (message: string, cause?: unknown) =>
+      Deferred.unsafeDone(lost, Effect.fail(new ConnectionError({ reason: "Lost", message, cause })))
+    const client = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const client = PgDriver.makeClient({
+          ...options.config,
+          keepAlive: true,
+          keepAliveInitialDelayMillis: Duration.toMillis(options.keepAliveIdle),
+          connectionTimeoutMillis: Duration.toMillis(options.connectTimeout)
+        })
+        client.on("error", (error) => markLost(`Connection lost: ${error.message}`, error))
+        client.on("end", () => markLost("Connection closed"))
+        return client
+      }),
+      (client) => Effect.tryPromise(() => client.end()).pipe(Effect.timeout(closeTimeout), Effect.ignore)
+    )
+    yield* Effect.tryPromise({
+      try: () => client.connect(),
+      catch: (cause) =>
+        new ConnectionError({
+          reason: "ConnectFailed",
+          message: `Could not connect to Postgres: ${errorText(cause)}`,
+          cause
+        })
+    })
+    const query = (text: string, values?: ReadonlyArray<unknown>) =>
+      Effect.tryPromise({
+        try: () => (values === undefined ? client.query(text) : client.query(text, values)),
+        catch: (cause) =>
+          new ConnectionError({
+            reason: "QueryFailed",
+            message: `Query failed (${text.split("\n")[0]?.trim()}): ${errorText(cause)}`,
+            cause
+          })
+      }).pipe(Effect.map((result) => result.rows))
+    const onNotification = (listener: (message: PgDriver.NotificationMessage) => void) =>
+      Effect.acquireRelease(
+        Effect.sync(() => client.on("notification", listener)),
+        () => Effect.sync(() => client.off("notification", listener))
+      ).pipe(Effect.asVoid)
+    return {
+      processId: client.processID ?? 0,
+      query,
+      lost: Deferred.await(lost),
+      onNotification
+    }
+  })
+
+/** Fails with a `Timeout` `ConnectionError` naming `what` if `effect` takes longer than `timeout`. */
+export const within =
+  (timeout: Duration.Duration, what: string) =>
+  <A, R>(effect: Effect.Effect<A, ConnectionError, R>): Effect.Effect<A, ConnectionError, R> =>
+    Effect.timeoutFail(effect, {
+      duration: timeout,
+      onTimeout: () =>
+        new ConnectionError({
+          reason: "Timeout",
+          message: `${what} got no answer within ${Duration.format(timeout)}: the connection is stalled`
+        })
+    })
+
+/** Connection settings for a URL. */
+export const fromUrl = (url: string, applicationName: string): PgDriver.ClientConfig => ({
+  connectionString: url,
+  application_name: applicationName
+})
+
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error))

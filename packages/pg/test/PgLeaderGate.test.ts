@@ -1,0 +1,237 @@
+import * as ChildProcess from "node:child_process"
+import * as Path from "node:path"
+import * as Readline from "node:readline"
+import { type LeaderGate, RetryPolicy } from "@converge/core"
+import { SqlClient } from "@effect/sql"
+import { assert, layer } from "@effect/vitest"
+import { Deferred, Duration, Effect, Exit, Fiber, Option, Schedule, Stream } from "effect"
+import { PgLeaderGate } from "../src/index.js"
+import * as TcpProxy from "./fixtures/TcpProxy.js"
+import * as TestPostgres from "./fixtures/TestPostgres.js"
+
+const fastReconnect = new RetryPolicy.RetryPolicy({
+  initialDelayMs: 20,
+  multiplier: 2,
+  maxDelayMs: 200,
+  maxAttempts: 0,
+  jitter: new RetryPolicy.Jitter({ fraction: 0, mode: "none" }),
+  nonRetryable: []
+})
+
+const within =
+  (seconds: number, what: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.timeoutFail(effect, {
+      duration: Duration.seconds(seconds),
+      onTimeout: () => `Timed out after ${seconds} s waiting for ${what}`
+    })
+
+const awaitLeading = (gate: LeaderGate.LeaderGate.Service, leading: boolean, what: string) =>
+  gate.isLeader.changes.pipe(
+    Stream.filter((value) => value === leading),
+    Stream.runHead,
+    Effect.asVoid,
+    within(10, what)
+  )
+
+const applicationName = (name: string) => `converge-leader/${name}`
+
+/** Waits until the gate `name` has finished a lock attempt that started after this call. */
+const awaitLockAttempt = (name: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const [clock] = yield* sql<{ readonly now: string }>`select clock_timestamp()::text as now`
+    yield* sql`
+      select pid from pg_stat_activity
+      where application_name = ${applicationName(name)} and datname = current_database() and state = 'idle'
+        and query like 'select pg_try_advisory_lock%' and query_start > ${clock?.now ?? ""}::timestamptz`.pipe(
+      Effect.filterOrFail(
+        (rows) => rows.length > 0,
+        () => "no attempt yet"
+      ),
+      Effect.retry(Schedule.spaced("20 millis")),
+      within(10, `a lock attempt by ${name}`)
+    )
+  })
+
+const terminateBackendOf = (name: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly terminated: boolean }>`
+      select pg_terminate_backend(pid) as terminated from pg_stat_activity
+      where application_name = ${applicationName(name)} and datname = current_database()`
+    assert.deepStrictEqual(
+      rows.map((row) => row.terminated),
+      [true]
+    )
+  })
+
+const leaderProcessScript = Path.join(import.meta.dirname, "fixtures", "leader-process.ts")
+
+/** Runs `leader-process.ts` as a child process, SIGKILLed when the scope closes. */
+const startLeaderProcess = (url: string, lockKey: bigint) =>
+  Effect.gen(function* () {
+    const leading = yield* Deferred.make<number, string>()
+    const output: Array<string> = []
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        ChildProcess.spawn(
+          process.execPath,
+          ["--import", "tsx", leaderProcessScript, url, String(lockKey), "100"],
+          {
+            stdio: ["ignore", "pipe", "pipe"]
+          }
+        )
+      ),
+      (child) =>
+        Effect.sync(() => {
+          if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+        })
+    )
+    Readline.createInterface({ input: child.stderr }).on("line", (line) => output.push(line))
+    Readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      output.push(line)
+      const term = /^leader term=(\d+)$/.exec(line)?.[1]
+      if (term !== undefined) Deferred.unsafeDone(leading, Effect.succeed(Number(term)))
+    })
+    child.once("exit", (code, signal) =>
+      Deferred.unsafeDone(
+        leading,
+        Effect.fail(`The leader process exited (${code ?? signal}):\n${output.join("\n")}`)
+      )
+    )
+    const killed = Effect.async<void>((resume) => {
+      child.once("exit", () => resume(Effect.void))
+      child.kill("SIGKILL")
+    })
+    return { leading: Deferred.await(leading), kill: killed }
+  })
+
+layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
+  "PgLeaderGate on a real Postgres",
+  (it) => {
+    it.scoped("of two gates on one lock, exactly one leads", () =>
+      Effect.gen(function* () {
+        const { url } = yield* TestPostgres.TestPostgres
+        const options = { url, lockKey: 1, checkInterval: "50 millis" } as const
+        const first = yield* PgLeaderGate.make({ ...options, name: "pair-first" })
+        const second = yield* PgLeaderGate.make({ ...options, name: "pair-second" })
+        const leaderName = yield* Effect.raceFirst(
+          awaitLeading(first, true, "the first gate to lead").pipe(Effect.as("pair-first")),
+          awaitLeading(second, true, "the second gate to lead").pipe(Effect.as("pair-second"))
+        )
+        const [leader, standby, standbyName] =
+          leaderName === "pair-first" ? [first, second, "pair-second"] : [second, first, "pair-first"]
+        yield* awaitLockAttempt(standbyName)
+        yield* awaitLockAttempt(standbyName)
+        assert.isTrue(yield* leader.isLeader.get)
+        assert.isFalse(yield* standby.isLeader.get)
+        assert.strictEqual(yield* leader.term, 1)
+        assert.strictEqual(yield* standby.term, 0)
+        assert.deepStrictEqual(yield* leader.whileLeader(Effect.succeed("ran")), Option.some("ran"))
+      })
+    )
+
+    it.scoped(
+      "a leader whose connection is terminated steps down at once; the standby leads with a higher term",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* TestPostgres.TestPostgres
+          const lockKey = 2
+          // The leader checks only every minute: only the connection's end event can explain a prompt step-down.
+          const leader = yield* PgLeaderGate.make({
+            url,
+            lockKey,
+            checkInterval: "1 minute",
+            name: "terminated"
+          })
+          yield* awaitLeading(leader, true, "the first gate to lead")
+          const standby = yield* PgLeaderGate.make({
+            url,
+            lockKey,
+            checkInterval: "50 millis",
+            name: "standby",
+            reconnect: fastReconnect
+          })
+          yield* awaitLockAttempt("standby")
+          const started = yield* Deferred.make<void>()
+          const work = yield* Effect.fork(
+            leader.whileLeader(Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
+          )
+          yield* Deferred.await(started)
+          const leaderTerm = yield* leader.term
+
+          yield* terminateBackendOf("terminated")
+          yield* awaitLeading(leader, false, "the terminated leader to step down")
+          assert.deepStrictEqual(
+            yield* Fiber.join(work).pipe(within(5, "the leader's work to end")),
+            Option.none()
+          )
+          yield* awaitLeading(standby, true, "the standby to lead")
+          const standbyTerm = yield* standby.term
+          assert.isAbove(standbyTerm, leaderTerm)
+
+          const stale = yield* Effect.exit(PgLeaderGate.assertTerm(lockKey, leaderTerm))
+          assert.isTrue(Exit.isFailure(stale) && String(stale.cause).includes("StaleTermError"))
+          yield* PgLeaderGate.assertTerm(lockKey, standbyTerm)
+        })
+    )
+
+    it.scoped("when the leading process is SIGKILLed, the standby leads", () =>
+      Effect.gen(function* () {
+        const { url } = yield* TestPostgres.TestPostgres
+        const lockKey = 3n
+        const leaderProcess = yield* startLeaderProcess(url, lockKey)
+        const processTerm = yield* leaderProcess.leading.pipe(within(30, "the child process to lead"))
+        const standby = yield* PgLeaderGate.make({
+          url,
+          lockKey,
+          checkInterval: "50 millis",
+          name: "survivor"
+        })
+        yield* awaitLockAttempt("survivor")
+        assert.isFalse(yield* standby.isLeader.get)
+
+        yield* leaderProcess.kill
+        yield* awaitLeading(standby, true, "the standby to lead after the SIGKILL")
+        assert.isAbove(yield* standby.term, processTerm)
+      })
+    )
+
+    it.scoped("a leader whose connection stalls silently steps down after a check times out", () =>
+      Effect.gen(function* () {
+        const { url } = yield* TestPostgres.TestPostgres
+        const proxy = yield* TcpProxy.make(url)
+        const leader = yield* PgLeaderGate.make({
+          url: proxy.url,
+          lockKey: 4,
+          checkInterval: "100 millis",
+          checkTimeout: "300 millis",
+          name: "stalled"
+        })
+        yield* awaitLeading(leader, true, "the gate to lead")
+        const started = yield* Deferred.make<void>()
+        const work = yield* Effect.fork(
+          leader.whileLeader(Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
+        )
+        yield* Deferred.await(started)
+
+        yield* proxy.stall
+        yield* awaitLeading(leader, false, "the stalled leader to step down")
+        assert.deepStrictEqual(
+          yield* Fiber.join(work).pipe(within(5, "the leader's work to end")),
+          Option.none()
+        )
+      })
+    )
+
+    it.scoped("rejects a lock key outside the signed 64-bit range", () =>
+      Effect.gen(function* () {
+        const { url } = yield* TestPostgres.TestPostgres
+        const error = yield* Effect.flip(PgLeaderGate.make({ url, lockKey: 2n ** 63n }))
+        assert.strictEqual(error._tag, "InvalidLockKeyError")
+        assert.include(error.message, "signed 64-bit")
+      })
+    )
+  }
+)

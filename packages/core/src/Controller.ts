@@ -375,10 +375,11 @@ export const make = <K, E = never, R = never>(
     }
     yield* Effect.forkScoped(Effect.annotateLogs(whileLeaderLoop, "controller", name))
 
-    // Runs before the fibers above are interrupted (finalizers run in reverse order).
+    // Runs before the fibers above are interrupted (finalizers run in reverse order). Finalizers are
+    // uninterruptible, so the wait is made interruptible for the timeout to be able to cut it short.
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => queue.shutdown()).pipe(
-        Effect.zipRight(Effect.timeoutOption(queue.awaitIdle, gracePeriod)),
+        Effect.zipRight(Effect.timeoutOption(Effect.interruptible(queue.awaitIdle), gracePeriod)),
         Effect.tap((finished) =>
           Option.isNone(finished)
             ? Effect.logWarning(

@@ -49,7 +49,9 @@ export interface Options {
   readonly lockKey: bigint | number
   /**
    * How often a standby tries to take the lock and the leader verifies it still holds it.
-   * A standby takes over at most this long after the lock is released. Default 1 second.
+   * A standby takes over at most this long after the lock is released. After a reconnect, a gate
+   * waits one interval before its first attempt, so standbys that stayed connected go first (a
+   * leader whose connection was cut does not grab the lock straight back). Default 1 second.
    */
   readonly checkInterval?: Duration.DurationInput | undefined
   /** A check (or connect) unanswered for this long means the connection is stalled: step down, reconnect. Default 2 seconds. */
@@ -107,6 +109,7 @@ export const make = (
     }
     const isLeader = yield* SubscriptionRef.make(false)
     const term = yield* Ref.make(0)
+    const reconnecting = yield* Ref.make(false)
     const leaderGauge = Metrics.leader.pipe(Metric.tagged("controller", name))
     const backoff = yield* Backoff.make({ policy: options.reconnect ?? RetryPolicy.connection })
     yield* Metric.set(leaderGauge, 0)
@@ -192,6 +195,7 @@ export const make = (
     const lead = (connection: DedicatedConnection.Connection) =>
       Effect.gen(function* () {
         yield* configureSession(connection)
+        if (yield* Ref.getAndSet(reconnecting, true)) yield* Effect.sleep(checkInterval)
         yield* awaitLock(connection)
         const acquiredTerm = yield* incrementTerm(connection)
         return yield* Effect.acquireUseRelease(

@@ -1,11 +1,9 @@
-import * as ChildProcess from "node:child_process"
-import * as Path from "node:path"
-import * as Readline from "node:readline"
 import { type LeaderGate, RetryPolicy } from "@converge/core"
 import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, Fiber, Option, Schedule, Stream } from "effect"
 import { PgLeaderGate } from "../src/index.js"
+import * as LeaderProcess from "./fixtures/LeaderProcess.js"
 import * as TcpProxy from "./fixtures/TcpProxy.js"
 import * as TestPostgres from "./fixtures/TestPostgres.js"
 
@@ -17,6 +15,9 @@ const fastReconnect = new RetryPolicy.RetryPolicy({
   jitter: new RetryPolicy.Jitter({ fraction: 0, mode: "none" }),
   nonRetryable: []
 })
+
+// Reconnecting quickly, yet not before the standby's next attempt could come.
+const slowerReconnect = new RetryPolicy.RetryPolicy({ ...fastReconnect, initialDelayMs: 50 })
 
 const within =
   (seconds: number, what: string) =>
@@ -64,47 +65,6 @@ const terminateBackendOf = (name: string) =>
       rows.map((row) => row.terminated),
       [true]
     )
-  })
-
-const leaderProcessScript = Path.join(import.meta.dirname, "fixtures", "leader-process.ts")
-
-/** Runs `leader-process.ts` as a child process, SIGKILLed when the scope closes. */
-const startLeaderProcess = (url: string, lockKey: bigint) =>
-  Effect.gen(function* () {
-    const leading = yield* Deferred.make<number, string>()
-    const output: Array<string> = []
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        ChildProcess.spawn(
-          process.execPath,
-          ["--import", "tsx", leaderProcessScript, url, String(lockKey), "100"],
-          {
-            stdio: ["ignore", "pipe", "pipe"]
-          }
-        )
-      ),
-      (child) =>
-        Effect.sync(() => {
-          if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-        })
-    )
-    Readline.createInterface({ input: child.stderr }).on("line", (line) => output.push(line))
-    Readline.createInterface({ input: child.stdout }).on("line", (line) => {
-      output.push(line)
-      const term = /^leader term=(\d+)$/.exec(line)?.[1]
-      if (term !== undefined) Deferred.unsafeDone(leading, Effect.succeed(Number(term)))
-    })
-    child.once("exit", (code, signal) =>
-      Deferred.unsafeDone(
-        leading,
-        Effect.fail(`The leader process exited (${code ?? signal}):\n${output.join("\n")}`)
-      )
-    )
-    const killed = Effect.async<void>((resume) => {
-      child.once("exit", () => resume(Effect.void))
-      child.kill("SIGKILL")
-    })
-    return { leading: Deferred.await(leading), kill: killed }
   })
 
 layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
@@ -181,7 +141,7 @@ layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
       Effect.gen(function* () {
         const { url } = yield* TestPostgres.TestPostgres
         const lockKey = 3n
-        const leaderProcess = yield* startLeaderProcess(url, lockKey)
+        const leaderProcess = yield* LeaderProcess.start(url, lockKey, 100)
         const processTerm = yield* leaderProcess.leading.pipe(within(30, "the child process to lead"))
         const standby = yield* PgLeaderGate.make({
           url,
@@ -196,6 +156,30 @@ layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
         yield* awaitLeading(standby, true, "the standby to lead after the SIGKILL")
         assert.isAbove(yield* standby.term, processTerm)
       })
+    )
+
+    it.scoped(
+      "a leader whose connection was cut lets the connected standby take over instead of grabbing the lock back",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* TestPostgres.TestPostgres
+          const options = {
+            url,
+            lockKey: 5,
+            checkInterval: "300 millis",
+            reconnect: slowerReconnect
+          } as const
+          const cut = yield* PgLeaderGate.make({ ...options, name: "cut" })
+          yield* awaitLeading(cut, true, "the first gate to lead")
+          const standby = yield* PgLeaderGate.make({ ...options, name: "patient" })
+          yield* awaitLockAttempt("patient")
+
+          yield* terminateBackendOf("cut")
+          yield* awaitLeading(standby, true, "the standby to lead")
+          yield* awaitLockAttempt("cut")
+          assert.isFalse(yield* cut.isLeader.get)
+          assert.isTrue(yield* standby.isLeader.get)
+        })
     )
 
     it.scoped("a leader whose connection stalls silently steps down after a check times out", () =>

@@ -3,8 +3,11 @@
  * against a bare Effect `Queue` consumer loop doing the same no-op work (the anchor), at
  * concurrency 1 and 8, in the same run; plus heap per 100 000 waiting keys.
  *
- *   npm run bench            full: 100 000 keys, 7 rounds per case
- *   npm run bench -- --quick 20 000 keys, 3 rounds per case
+ *   npm run bench            full: 100 000 keys, median of 11 rounds per case
+ *   npm run bench -- --quick 20 000 keys, median of 5 rounds per case
+ *
+ * Each round measures both sides back to back, alternating which goes first, so the shared
+ * machine's noise hits both alike.
  *
  * Live clock, default rate limiting (plain adds are never throttled). Start node with
  * `--expose-gc` (the `bench` script does) for exact heap figures.
@@ -26,7 +29,7 @@ import {
 
 const quick = isQuick()
 const keyCount = quick ? 20_000 : 100_000
-const rounds = quick ? 3 : 7
+const rounds = quick ? 5 : 11
 const concurrencies = [1, 8] as const
 const keys = Array.from({ length: keyCount }, (_, index) => `key-${index}`)
 const noop = Effect.succeed(Outcome.done)
@@ -76,8 +79,13 @@ const measureCase = (concurrency: number) =>
     const ours: Array<number> = []
     const anchor: Array<number> = []
     for (let round = 0; round < rounds; round++) {
-      anchor.push(keyCount / (yield* timeAnchor(concurrency)))
-      ours.push(keyCount / (yield* timeController(concurrency)))
+      if (round % 2 === 0) {
+        anchor.push(keyCount / (yield* timeAnchor(concurrency)))
+        ours.push(keyCount / (yield* timeController(concurrency)))
+      } else {
+        ours.push(keyCount / (yield* timeController(concurrency)))
+        anchor.push(keyCount / (yield* timeAnchor(concurrency)))
+      }
     }
     const oursMedian = median(ours)
     const anchorMedian = median(anchor)

@@ -20,7 +20,6 @@ import {
   DefaultServices,
   Duration,
   Effect,
-  Exit,
   MetricLabel,
   Option,
   Schedule,
@@ -212,9 +211,7 @@ export const make = <K, E = never, R = never>(
       })
 
     const reportSuccess = (key: K, outcome: Outcome, duration: Duration.Duration): Effect.Effect<void> =>
-      observer === undefined
-        ? Effect.void
-        : observer.notify(ControllerEvent.ReconcileSucceeded({ controller: name, key, outcome, duration }))
+      notify(ControllerEvent.ReconcileSucceeded({ controller: name, key, outcome, duration }))
 
     const reportTerminal = (key: K, cause: Cause.Cause<E | ReconcileTimeout>): Effect.Effect<void> =>
       Effect.zipRight(
@@ -258,20 +255,18 @@ export const make = <K, E = never, R = never>(
       let current: KeyState<K> | undefined
       let running = false
 
-      const stopRunning = () => {
-        running = false
-        Metrics.activeWorkers.unsafeUpdate(--activeWorkers, controllerTags)
-      }
-
       const requeueCurrent = Effect.sync(() => {
-        if (running) stopRunning()
+        if (running) {
+          running = false
+          Metrics.activeWorkers.unsafeUpdate(--activeWorkers, controllerTags)
+        }
         if (current === undefined) return
         queue.add(current.key, 0)
         queue.doneState(current)
         current = undefined
       })
 
-      const settleSuccess = (state: KeyState<K>, outcome: Outcome, duration: Duration.Duration) => {
+      const settleSuccess = (state: KeyState<K>, outcome: Outcome): void => {
         queue.forgetState(state)
         if (outcome._tag === "RequeueAfter") {
           queue.add(state.key, Duration.toMillis(outcome.delay))
@@ -281,10 +276,12 @@ export const make = <K, E = never, R = never>(
         }
         queue.doneState(state)
         current = undefined
-        return reportSuccess(state.key, outcome, duration)
       }
 
-      const settleFailure = (state: KeyState<K>, cause: Cause.Cause<E | ReconcileTimeout>) => {
+      const settleFailure = (
+        state: KeyState<K>,
+        cause: Cause.Cause<E | ReconcileTimeout>
+      ): Effect.Effect<void> => {
         Metrics.reconcileErrorsTotal.unsafeUpdate(1, controllerTags)
         if (classify(cause) === "terminal") {
           queue.forgetState(state)
@@ -302,28 +299,52 @@ export const make = <K, E = never, R = never>(
         })
       }
 
-      const process = (state: KeyState<K>): Effect.Effect<void, never, R> => {
-        const startedAt = clock.unsafeCurrentTimeNanos()
-        running = true
-        Metrics.activeWorkers.unsafeUpdate(++activeWorkers, controllerTags)
-        return Effect.exit(runReconcile(state.key)).pipe(
-          Effect.flatMap((exit) => {
-            stopRunning()
-            const duration = Duration.nanos(clock.unsafeCurrentTimeNanos() - startedAt)
-            Metrics.reconcileDurationSeconds.unsafeUpdate(Duration.toSeconds(duration), controllerTags)
-            return Exit.isSuccess(exit)
-              ? settleSuccess(state, exit.value, duration)
-              : settleFailure(state, exit.cause)
-          })
-        )
+      /** Ends a run's timing and returns how long it took. */
+      const finishRun = (startedAt: bigint): Duration.Duration => {
+        running = false
+        Metrics.activeWorkers.unsafeUpdate(--activeWorkers, controllerTags)
+        const duration = Duration.nanos(clock.unsafeCurrentTimeNanos() - startedAt)
+        Metrics.reconcileDurationSeconds.unsafeUpdate(Duration.toSeconds(duration), controllerTags)
+        return duration
       }
 
-      const loop: Effect.Effect<void, never, R> = Effect.flatMap(queue.takeState, (state) => {
-        if (state === undefined) return Effect.void
+      // After a key is settled, the next ready key is taken in the same step; only an empty
+      // queue costs a suspension. Continuations return the next run, so the loop is stack-safe.
+      const next = (): Effect.Effect<void, never, R> => {
+        const state = queue.tryTake()
+        return state === undefined ? waitForKey : run(state)
+      }
+      const continueWithNext = Effect.suspend(next)
+      const waitForKey: Effect.Effect<void, never, R> = Effect.flatMap(queue.takeState, (state) =>
+        state === undefined ? Effect.void : run(state)
+      )
+
+      // Created once per worker rather than per key: the hot path allocates no closures.
+      let startedAt = BigInt(0)
+      const settleRun = {
+        onSuccess: (outcome: Outcome): Effect.Effect<void, never, R> => {
+          const state = current!
+          const duration = finishRun(startedAt)
+          settleSuccess(state, outcome)
+          return observer === undefined
+            ? next()
+            : Effect.zipRight(reportSuccess(state.key, outcome, duration), continueWithNext)
+        },
+        onFailure: (cause: Cause.Cause<E | ReconcileTimeout>): Effect.Effect<void, never, R> => {
+          finishRun(startedAt)
+          return Effect.zipRight(settleFailure(current!, cause), continueWithNext)
+        }
+      }
+
+      const run = (state: KeyState<K>): Effect.Effect<void, never, R> => {
         current = state
-        return Effect.zipRight(process(state), loop)
-      })
-      return Effect.ensuring(loop, requeueCurrent)
+        running = true
+        Metrics.activeWorkers.unsafeUpdate(++activeWorkers, controllerTags)
+        startedAt = clock.unsafeCurrentTimeNanos()
+        return Effect.matchCauseEffect(runReconcile(state.key), settleRun)
+      }
+
+      return Effect.ensuring(continueWithNext, requeueCurrent)
     })
 
     const workers = Effect.forEach(Array.from({ length: concurrency }), () => worker, {

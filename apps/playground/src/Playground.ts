@@ -11,7 +11,7 @@
  */
 import { Controller, LeaderGate, Observer, Status } from "@converge/core"
 import { StatusServer } from "@converge/http"
-import { Console, type Duration, Effect, Layer, Queue, Schedule, Stream } from "effect"
+import { Console, Context, type Duration, Effect, Layer, Queue, Schedule, Stream } from "effect"
 import * as Inventory from "./Inventory.js"
 import * as ItemReconciler from "./ItemReconciler.js"
 import * as PlaygroundStatus from "./PlaygroundStatus.js"
@@ -49,9 +49,7 @@ export const run = (options: Options) =>
       observer: Observer.statusObserver(status, PlaygroundStatus.reduce)
     })
     const server = yield* Layer.build(StatusServer.layer({ port: options.port, status })).pipe(
-      Effect.map(
-        (context) => context.unsafeMap.get(StatusServer.StatusServer.key) as StatusServer.StatusServer["Type"]
-      )
+      Effect.map(Context.get(StatusServer.StatusServer))
     )
     yield* Console.log(
       [

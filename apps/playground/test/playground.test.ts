@@ -31,7 +31,7 @@ const firstHttpUrl = (process: ProcessHarness.RunningProcess) =>
   process.output.pipe(
     Stream.filterMap((line) => Option.fromNullable(/http:\/\/127\.0\.0\.1:\d+/.exec(line.text)?.[0])),
     Stream.runHead,
-    Effect.flatMap((url) => url),
+    Effect.flatten,
     Effect.timeout("60 seconds")
   )
 
@@ -76,7 +76,7 @@ describe("playground", () => {
         const dataDir = yield* playground.output.pipe(
           Stream.filterMap((line) => Option.fromNullable(/dataDir: (\S+)/.exec(line.text)?.[1])),
           Stream.runHead,
-          Effect.flatMap((dir) => dir)
+          Effect.flatten
         )
         // Ctrl-C through npm delivers the signal more than once; the shutdown must still complete.
         yield* playground.kill("SIGINT")

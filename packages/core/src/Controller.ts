@@ -14,7 +14,7 @@
  * token bucket of 10 retries/s (burst 100) for failed keys only, a 30 s shutdown grace period.
  */
 import {
-  Cause,
+  type Cause,
   Context,
   Data,
   DefaultServices,
@@ -27,7 +27,8 @@ import {
   Stream,
   Tracer
 } from "effect"
-import { type KeyState, makeState, type WorkQueueState } from "./internal/workQueue.js"
+import { makeWorker } from "./internal/controllerWorker.js"
+import { makeState } from "./internal/workQueue.js"
 import { LeaderGate } from "./LeaderGate.js"
 import * as Metrics from "./Metrics.js"
 import type { Observer } from "./Observer.js"
@@ -135,11 +136,6 @@ export interface Controller<in K> {
   readonly awaitIdle: Effect.Effect<void>
 }
 
-const resultTags = (controller: MetricLabel.MetricLabel, result: string) => [
-  controller,
-  MetricLabel.make("result", result)
-]
-
 /**
  * Starts a controller: its queue, workers (while leader), triggers and resync run in the scope.
  * Dies with a clear message when `concurrency` is not a positive integer.
@@ -168,27 +164,19 @@ export const make = <K, E = never, R = never>(
       ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit })
     })
 
-    const controllerLabel = MetricLabel.make("controller", name)
-    const controllerTags = [controllerLabel]
-    const tags = {
-      success: resultTags(controllerLabel, "success"),
-      requeueAfter: resultTags(controllerLabel, "requeue_after"),
-      error: resultTags(controllerLabel, "error"),
-      terminal: resultTags(controllerLabel, "terminal")
-    }
-    let activeWorkers = 0
-    Metrics.activeWorkers.unsafeUpdate(0, controllerTags)
+    const controllerTags = [MetricLabel.make("controller", name)]
 
-    const withTimeout =
-      options.reconcileTimeout === undefined
-        ? (effect: Effect.Effect<Outcome, E, R>): Effect.Effect<Outcome, E | ReconcileTimeout, R> => effect
-        : (effect: Effect.Effect<Outcome, E, R>): Effect.Effect<Outcome, E | ReconcileTimeout, R> => {
-            const timeout = Duration.decode(options.reconcileTimeout!)
-            return Effect.timeoutFail(effect, {
-              duration: timeout,
-              onTimeout: () => new ReconcileTimeout({ timeout })
-            })
-          }
+    const timeout =
+      options.reconcileTimeout === undefined ? undefined : Duration.decode(options.reconcileTimeout)
+    const withTimeout = (
+      effect: Effect.Effect<Outcome, E, R>
+    ): Effect.Effect<Outcome, E | ReconcileTimeout, R> =>
+      timeout === undefined
+        ? effect
+        : Effect.timeoutFail(effect, {
+            duration: timeout,
+            onTimeout: () => new ReconcileTimeout({ timeout })
+          })
 
     // Effect's built-in tracer exports nothing, and a span costs more than a no-op reconcile;
     // spans are made only when a real tracer (e.g. OpenTelemetry) is installed.
@@ -201,25 +189,14 @@ export const make = <K, E = never, R = never>(
           })
       : (key: K): Effect.Effect<Outcome, E | ReconcileTimeout, R> => withTimeout(reconcile(key))
 
-    const notify = (event: ControllerEvent<K, E | ReconcileTimeout>): Effect.Effect<void> =>
-      observer === undefined ? Effect.void : observer.notify(event)
-
-    const classify = (cause: Cause.Cause<E | ReconcileTimeout>): "retry" | "terminal" =>
-      Option.match(Cause.failureOption(cause), {
-        onNone: () => "retry",
-        onSome: (error) => (RetryPolicy.isRetryable(retryPolicy, error) ? "retry" : "terminal")
-      })
-
-    const reportSuccess = (key: K, outcome: Outcome, duration: Duration.Duration): Effect.Effect<void> =>
-      notify(ControllerEvent.ReconcileSucceeded({ controller: name, key, outcome, duration }))
-
-    const reportTerminal = (key: K, cause: Cause.Cause<E | ReconcileTimeout>): Effect.Effect<void> =>
-      Effect.zipRight(
-        Effect.annotateLogs(Effect.logError("reconcile failed with a terminal error; not retrying", cause), {
-          key
-        }),
-        notify(ControllerEvent.ReconcileTerminal({ controller: name, key, cause }))
-      )
+    // An observer must not fail, but one that dies must not take the workers down with it.
+    const notify =
+      observer === undefined
+        ? (_event: ControllerEvent<K, E | ReconcileTimeout>): Effect.Effect<void> => Effect.void
+        : (event: ControllerEvent<K, E | ReconcileTimeout>): Effect.Effect<void> =>
+            Effect.catchAllCause(observer.notify(event), (cause) =>
+              Effect.logWarning(`observer failed on ${event._tag}`, cause)
+            )
 
     const reportFailure = (
       key: K,
@@ -232,119 +209,38 @@ export const make = <K, E = never, R = never>(
         onNone: () => Effect.logError(`reconcile failed; giving up after ${attempt} attempts`, cause),
         onSome: (wait) => Effect.logWarning(`reconcile failed; retrying in ${Duration.format(wait)}`, cause)
       })
-      return Effect.zipRight(
-        Effect.annotateLogs(log, { key, attempt }),
-        notify(
-          ControllerEvent.ReconcileFailed({
-            controller: name,
-            key,
-            cause,
-            attempt,
-            retrying: retry !== undefined,
-            retryIn
-          })
-        )
-      )
+      const event = ControllerEvent.ReconcileFailed({
+        controller: name,
+        key,
+        cause,
+        attempt,
+        retrying: retry !== undefined,
+        retryIn
+      })
+      return Effect.zipRight(Effect.annotateLogs(log, { key, attempt }), notify(event))
     }
 
-    // A worker takes a key, reconciles it and settles it in the queue. Taking and settling are
-    // synchronous steps; between them the key is this worker's `current`, and if the worker is
-    // interrupted (leadership lost, shutdown) the finalizer puts it back in the queue. So no
-    // per-key uninterruptible region is needed, and a key in flight is never lost.
-    const worker: Effect.Effect<void, never, R> = Effect.suspend(() => {
-      let current: KeyState<K> | undefined
-      let running = false
+    const reportTerminal = (key: K, cause: Cause.Cause<E | ReconcileTimeout>): Effect.Effect<void> => {
+      const log = Effect.logError("reconcile failed with a terminal error; not retrying", cause)
+      const event = ControllerEvent.ReconcileTerminal({ controller: name, key, cause })
+      return Effect.zipRight(Effect.annotateLogs(log, { key }), notify(event))
+    }
 
-      const requeueCurrent = Effect.sync(() => {
-        if (running) {
-          running = false
-          Metrics.activeWorkers.unsafeUpdate(--activeWorkers, controllerTags)
-        }
-        if (current === undefined) return
-        queue.add(current.key, 0)
-        queue.doneState(current)
-        current = undefined
-      })
-
-      const settleSuccess = (state: KeyState<K>, outcome: Outcome): void => {
-        queue.forgetState(state)
-        if (outcome._tag === "RequeueAfter") {
-          queue.add(state.key, Duration.toMillis(outcome.delay))
-          Metrics.reconcileTotal.unsafeUpdate(1, tags.requeueAfter)
-        } else {
-          Metrics.reconcileTotal.unsafeUpdate(1, tags.success)
-        }
-        queue.doneState(state)
-        current = undefined
+    const worker = makeWorker<K, E | ReconcileTimeout, R>({
+      name,
+      queue,
+      clock,
+      reconcile: runReconcile,
+      retryPolicy,
+      reports: {
+        success:
+          observer === undefined
+            ? undefined
+            : (key, outcome, duration) =>
+                notify(ControllerEvent.ReconcileSucceeded({ controller: name, key, outcome, duration })),
+        failure: reportFailure,
+        terminal: reportTerminal
       }
-
-      const settleFailure = (
-        state: KeyState<K>,
-        cause: Cause.Cause<E | ReconcileTimeout>
-      ): Effect.Effect<void> => {
-        Metrics.reconcileErrorsTotal.unsafeUpdate(1, controllerTags)
-        if (classify(cause) === "terminal") {
-          queue.forgetState(state)
-          queue.doneState(state)
-          current = undefined
-          Metrics.reconcileTotal.unsafeUpdate(1, tags.terminal)
-          return reportTerminal(state.key, cause)
-        }
-        const attempt = state.failures + 1
-        return Effect.flatMap(queue.addRateLimitedEffect(state.key), (retry) => {
-          queue.doneState(state)
-          current = undefined
-          Metrics.reconcileTotal.unsafeUpdate(1, tags.error)
-          return reportFailure(state.key, cause, attempt, retry)
-        })
-      }
-
-      /** Ends a run's timing and returns how long it took. */
-      const finishRun = (startedAt: bigint): Duration.Duration => {
-        running = false
-        Metrics.activeWorkers.unsafeUpdate(--activeWorkers, controllerTags)
-        const duration = Duration.nanos(clock.unsafeCurrentTimeNanos() - startedAt)
-        Metrics.reconcileDurationSeconds.unsafeUpdate(Duration.toSeconds(duration), controllerTags)
-        return duration
-      }
-
-      // After a key is settled, the next ready key is taken in the same step; only an empty
-      // queue costs a suspension. Continuations return the next run, so the loop is stack-safe.
-      const next = (): Effect.Effect<void, never, R> => {
-        const state = queue.tryTake()
-        return state === undefined ? waitForKey : run(state)
-      }
-      const continueWithNext = Effect.suspend(next)
-      const waitForKey: Effect.Effect<void, never, R> = Effect.flatMap(queue.takeState, (state) =>
-        state === undefined ? Effect.void : run(state)
-      )
-
-      // Created once per worker rather than per key: the hot path allocates no closures.
-      let startedAt = BigInt(0)
-      const settleRun = {
-        onSuccess: (outcome: Outcome): Effect.Effect<void, never, R> => {
-          const state = current!
-          const duration = finishRun(startedAt)
-          settleSuccess(state, outcome)
-          return observer === undefined
-            ? next()
-            : Effect.zipRight(reportSuccess(state.key, outcome, duration), continueWithNext)
-        },
-        onFailure: (cause: Cause.Cause<E | ReconcileTimeout>): Effect.Effect<void, never, R> => {
-          finishRun(startedAt)
-          return Effect.zipRight(settleFailure(current!, cause), continueWithNext)
-        }
-      }
-
-      const run = (state: KeyState<K>): Effect.Effect<void, never, R> => {
-        current = state
-        running = true
-        Metrics.activeWorkers.unsafeUpdate(++activeWorkers, controllerTags)
-        startedAt = clock.unsafeCurrentTimeNanos()
-        return Effect.matchCauseEffect(runReconcile(state.key), settleRun)
-      }
-
-      return Effect.ensuring(continueWithNext, requeueCurrent)
     })
 
     const workers = Effect.forEach(Array.from({ length: concurrency }), () => worker, {
@@ -412,18 +308,13 @@ export const make = <K, E = never, R = never>(
       )
     )
 
-    return handle(name, queue)
+    return {
+      name,
+      enqueue: (key) => Effect.sync(() => queue.add(key, 0)),
+      enqueueAll,
+      enqueueAfter: (key, delay) => Effect.sync(() => queue.add(key, Duration.toMillis(delay))),
+      depth: Effect.sync(() => queue.depth),
+      inFlight: Effect.sync(() => queue.inFlight),
+      awaitIdle: queue.awaitIdle
+    }
   })
-
-const handle = <K>(name: string, queue: WorkQueueState<K>): Controller<K> => ({
-  name,
-  enqueue: (key) => Effect.sync(() => queue.add(key, 0)),
-  enqueueAll: (keys) =>
-    Effect.sync(() => {
-      for (const key of keys) queue.add(key, 0)
-    }),
-  enqueueAfter: (key, delay) => Effect.sync(() => queue.add(key, Duration.toMillis(delay))),
-  depth: Effect.sync(() => queue.depth),
-  inFlight: Effect.sync(() => queue.inFlight),
-  awaitIdle: queue.awaitIdle
-})

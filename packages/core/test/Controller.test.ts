@@ -320,6 +320,19 @@ describe("Controller", () => {
     })
   )
 
+  it.scoped("keeps reconciling when its observer dies", () =>
+    Effect.gen(function* () {
+      const runs = yield* makeRuns
+      const controller = yield* start({
+        observer: { notify: () => Effect.dieMessage("observer bug") },
+        reconcile: (key) => Effect.as(runs.record(key), Outcome.done)
+      })
+      yield* controller.enqueueAll(["a", "b", "c"])
+      yield* controller.awaitIdle
+      expect(yield* runs.all).toEqual(["a@0", "b@0", "c@0"])
+    })
+  )
+
   it.scoped("retries a reconcile that dies (a defect) like a failure", () =>
     Effect.gen(function* () {
       const runs = yield* makeRuns

@@ -89,6 +89,10 @@ describe("Controller behind a LeaderGate", () => {
           : `${event._tag} ${"key" in event ? event.key : ""}`
       )
       expect(reported).toEqual(["leader true", "leader false", "leader true", "ReconcileSucceeded a"])
+      const errors = yield* Metric.value(
+        Metric.tagged(Metrics.reconcileErrorsTotal, "controller", controller.name)
+      )
+      expect(errors.count).toBe(0)
     })
   )
 

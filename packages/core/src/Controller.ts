@@ -12,6 +12,15 @@
  *
  * Defaults follow controller-runtime: concurrency 1, per-key backoff 5 ms → 1000 s, a global
  * token bucket of 10 retries/s (burst 100) for failed keys only, a 30 s shutdown grace period.
+ *
+ * Reporting: `converge_reconcile_*`, `converge_active_workers` and `converge_leader` metrics
+ * (label `controller`) and `converge_workqueue_*` (label `name`, the controller's name). Every log
+ * written inside the controller, the reconcile included, is annotated `controller`; failure logs
+ * also carry `key` and `attempt`. Each reconcile runs in a `converge.reconcile` span (attributes
+ * `controller`, `key`) when a tracer is installed (e.g. `@effect/opentelemetry`); Effect's
+ * built-in tracer exports nothing, so without one no span is made. To see `key` on your own log
+ * lines, annotate them inside `reconcile`: the controller does not, because `Effect.annotateLogs`
+ * around every reconcile costs more than the rest of its loop.
  */
 import {
   type Cause,

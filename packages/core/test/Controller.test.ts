@@ -2,7 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import {
   Cause,
   Clock,
+  Context,
   Data,
+  DefaultServices,
   Duration,
   Effect,
   Exit,
@@ -13,7 +15,8 @@ import {
   Ref,
   Scope,
   Stream,
-  TestClock
+  TestClock,
+  Tracer
 } from "effect"
 import * as Controller from "../src/Controller.js"
 import * as LeaderGate from "../src/LeaderGate.js"
@@ -317,6 +320,39 @@ describe("Controller", () => {
         "down failed attempt 2 giving up"
       ])
       expect(yield* controller.depth).toBe(0)
+    })
+  )
+
+  it.scoped("wraps each reconcile in a converge.reconcile span when a tracer is installed", () =>
+    Effect.gen(function* () {
+      const builtIn = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+      const spans: Array<Tracer.Span> = []
+      const recording = Tracer.make({
+        span: (...args) => {
+          const span = builtIn.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: (f, fiber) => builtIn.context(f, fiber)
+      })
+      const parents: Array<string> = []
+      const controller = yield* Effect.withTracer(
+        start({
+          reconcile: () =>
+            Effect.as(
+              Effect.flatMap(Effect.currentSpan, (span) => Effect.sync(() => parents.push(span.name))),
+              Outcome.done
+            )
+        }),
+        recording
+      )
+      yield* controller.enqueueAll(["a", "b"])
+      yield* controller.awaitIdle
+      const reconcileSpans = spans.filter((span) => span.name === "converge.reconcile")
+      expect(reconcileSpans.map((span) => span.attributes.get("key"))).toEqual(["a", "b"])
+      expect(reconcileSpans.every((span) => span.attributes.get("controller") === controller.name)).toBe(true)
+      expect(reconcileSpans.every((span) => span.status._tag === "Ended")).toBe(true)
+      expect(parents).toEqual(["converge.reconcile", "converge.reconcile"])
     })
   )
 

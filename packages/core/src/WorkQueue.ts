@@ -73,7 +73,7 @@ export interface WorkQueue<in out K> {
   readonly isShutdown: Effect.Effect<boolean>
 }
 
-/** Creates a work queue; it shuts down when the scope closes. */
+/** Creates a work queue; it shuts down when the scope closes. Dies with a clear message on a bad `rateLimit`. */
 export const make = <K>(options: Options): Effect.Effect<WorkQueue<K>, never, Scope.Scope> =>
   Effect.map(internal.makeState<K>(options), (state) => ({
     name: options.name,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Data, Duration, Effect, Exit, Fiber, Metric, Option, Scope, TestClock } from "effect"
+import { Cause, Data, Duration, Effect, Exit, Fiber, Metric, Option, Scope, TestClock } from "effect"
 import * as Metrics from "../src/Metrics.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as WorkQueue from "../src/WorkQueue.js"
@@ -203,6 +203,13 @@ describe("WorkQueue", () => {
       yield* queue.shutdown
       expect(yield* queue.depth).toBe(0)
       expect(Exit.isInterrupted(yield* Effect.exit(queue.take))).toBe(true)
+    })
+  )
+
+  it.scoped("rejects a rate limit that could never refill", () =>
+    Effect.gen(function* () {
+      const exit = yield* Effect.exit(makeQueue({ rateLimit: { perSecond: 0, burst: 10 } }))
+      expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("rateLimit needs perSecond > 0")
     })
   )
 

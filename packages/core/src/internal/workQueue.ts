@@ -17,7 +17,7 @@
 import { type Clock, Duration, Effect, MetricLabel, type Scope } from "effect"
 import * as Metrics from "../Metrics.js"
 import * as RetryPolicy from "../RetryPolicy.js"
-import type { RateLimit } from "../WorkQueue.js"
+import type { Options, RateLimit } from "../WorkQueue.js"
 import { Fifo } from "./Fifo.js"
 import { KeyMap } from "./KeyMap.js"
 import { MinHeap } from "./MinHeap.js"
@@ -51,13 +51,6 @@ type Resume = (effect: Effect.Effect<void>) => void
 const delayedBefore = <K>(a: DelayedEntry<K>, b: DelayedEntry<K>): boolean =>
   a.dueMillis < b.dueMillis || (a.dueMillis === b.dueMillis && a.sequence < b.sequence)
 
-/** Options as the public `WorkQueue.make` takes them; absent fields take controller-runtime's defaults. */
-export interface Options {
-  readonly name: string
-  readonly retryPolicy?: RetryPolicy.RetryPolicy
-  readonly rateLimit?: RateLimit | false
-}
-
 /** controller-runtime's default bucket for rate-limited re-adds: 10 per second, bursts of 100. */
 export const defaultRateLimit: RateLimit = { perSecond: 10, burst: 100 }
 
@@ -67,14 +60,20 @@ export interface Retry {
   readonly delayMillis: number
 }
 
-/** Creates the state, runs its timer in the scope, and shuts it down when the scope closes. */
+/** Creates the state, runs its timer in the scope, and shuts it down when the scope closes. Dies on a bad rate limit. */
 export const makeState = <K>(options: Options): Effect.Effect<WorkQueueState<K>, never, Scope.Scope> =>
   Effect.gen(function* () {
+    const rateLimit = options.rateLimit ?? defaultRateLimit
+    if (rateLimit !== false && !(rateLimit.perSecond > 0 && rateLimit.burst >= 1)) {
+      return yield* Effect.dieMessage(
+        `WorkQueue "${options.name}": rateLimit needs perSecond > 0 and burst >= 1, got perSecond ${rateLimit.perSecond}, burst ${rateLimit.burst}`
+      )
+    }
     const clock = yield* Effect.clock
     const state = new WorkQueueState<K>(
       options.name,
       options.retryPolicy ?? RetryPolicy.controller,
-      options.rateLimit ?? defaultRateLimit,
+      rateLimit,
       clock
     )
     yield* Effect.addFinalizer(() => Effect.sync(() => state.shutdown()))

@@ -68,7 +68,8 @@ export declare namespace Notifications {
     /**
      * Notifications on `channel`, each (re)subscription announced by `Resubscribed`. Each stream
      * holds one connection of its own, reconnects forever with backoff, and never fails; it stops
-     * (and closes its connection) when the consumer stops.
+     * (and closes its connection) when the consumer stops. A channel name must be 1 to 63 bytes
+     * (a longer one is a defect: Postgres would truncate it and never deliver).
      */
     readonly listen: (channel: string) => Stream.Stream<Event>
     /**
@@ -93,6 +94,13 @@ export const make = (options: Options = {}): Effect.Effect<Notifications.Service
     }
 
     const listen = (channel: string): Stream.Stream<Event> =>
+      isValidChannel(channel)
+        ? subscribe(channel)
+        : Stream.dieMessage(
+            `Notifications.listen: the channel name must be 1 to ${maxChannelBytes} bytes long, got "${channel}"`
+          )
+
+    const subscribe = (channel: string): Stream.Stream<Event> =>
       Stream.asyncPush<Event>(
         (emit) =>
           Effect.gen(function* () {
@@ -169,6 +177,14 @@ export const notify = (
   payload: string
 ): Effect.Effect<void, SqlError.SqlError, Notifications> =>
   Effect.flatMap(Notifications, (notifications) => notifications.notify(channel, payload))
+
+// Postgres truncates longer identifiers in LISTEN but rejects them in pg_notify: they would never meet.
+const maxChannelBytes = 63
+
+const isValidChannel = (channel: string): boolean => {
+  const bytes = Buffer.byteLength(channel, "utf8")
+  return bytes > 0 && bytes <= maxChannelBytes
+}
 
 const clientConfig = (config: PgClient.PgClientConfig, applicationName: string): PgDriver.ClientConfig => ({
   connectionString: config.url === undefined ? undefined : Redacted.value(config.url),

@@ -138,15 +138,20 @@ export const make = (
       )
 
     // Any failure here ends the session, and closing the connection rolls the transaction back.
+    // The increment waits for fenced transactions of the previous term (see `assertTerm`), so it
+    // gets longer than a check to finish.
     const incrementTerm = (connection: DedicatedConnection.Connection) =>
       Effect.gen(function* () {
         yield* connection.query("begin")
         yield* connection.query(
           `select pg_advisory_xact_lock(hashtext('converge'), hashtext('${termsTable}'))`
         )
-        yield* connection.query(
-          `create table if not exists ${termsTable} (lock_key bigint primary key, term bigint not null)`
-        )
+        const [table] = yield* connection.query(`select to_regclass('${termsTable}') is not null as present`)
+        if (table?.present !== true) {
+          yield* connection.query(
+            `create table ${termsTable} (lock_key bigint primary key, term bigint not null)`
+          )
+        }
         const rows = yield* connection.query(
           `insert into ${termsTable} as terms (lock_key, term) values ($1::bigint, 1)
            on conflict (lock_key) do update set term = terms.term + 1
@@ -155,7 +160,9 @@ export const make = (
         )
         yield* connection.query("commit")
         return Number(rows[0]?.term)
-      }).pipe(DedicatedConnection.within(checkTimeout, "incrementing the term"))
+      }).pipe(
+        DedicatedConnection.within(Duration.times(checkTimeout, termWaitChecks), "incrementing the term")
+      )
 
     const verifyLock = (connection: DedicatedConnection.Connection) =>
       ask(
@@ -240,6 +247,8 @@ export const layer = (options: Options): Layer.Layer<LeaderGate.LeaderGate, Inva
  * Fencing for a write: fails with `StaleTermError` unless `term` is still the latest term of
  * `lockKey`. Run it inside the write's transaction: it takes a share lock on the term row, so a new
  * leader's acquisition waits for that transaction to finish, and every later check sees the new term.
+ * Keep such transactions short: a new leader waits at most five `checkTimeout`s for them, then
+ * gives the lock up and tries again.
  */
 export const assertTerm = (
   lockKey: bigint | number,
@@ -260,6 +269,9 @@ export const assertTerm = (
       })
     }
   })
+
+/** How many check timeouts a new leader waits for the previous term's fenced transactions. */
+const termWaitChecks = 5
 
 const minLockKey = -(2n ** 63n)
 const maxLockKey = 2n ** 63n - 1n

@@ -2,7 +2,7 @@ import { RetryPolicy } from "@converge/core"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect, Queue, Redacted, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Queue, Redacted, Stream } from "effect"
 import { Notifications } from "../src/index.js"
 import * as TcpProxy from "./fixtures/TcpProxy.js"
 import * as TestPostgres from "./fixtures/TestPostgres.js"
@@ -133,6 +133,14 @@ layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
           received._tag === "Notification" ? received.payload : received._tag,
           "after the stall"
         )
+      })
+    )
+
+    it.effect("rejects a channel name Postgres would truncate", () =>
+      Effect.gen(function* () {
+        const notifications = yield* Notifications.make()
+        const exit = yield* Effect.exit(Stream.runDrain(notifications.listen("c".repeat(64))))
+        assert.isTrue(Exit.isFailure(exit) && Cause.pretty(exit.cause).includes("1 to 63 bytes"))
       })
     )
   }

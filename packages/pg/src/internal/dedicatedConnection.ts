@@ -25,8 +25,6 @@ export interface Options {
 
 /** An open connection. */
 export interface Connection {
-  /** The server process behind this connection (what `pg_backend_pid()` returns on it). */
-  readonly processId: number
   /** Runs one statement (simple protocol when `values` is omitted, so several may be sent at once). */
   readonly query: (
     text: string,
@@ -87,7 +85,6 @@ export const open = (options: Options): Effect.Effect<Connection, ConnectionErro
         () => Effect.sync(() => client.off("notification", listener))
       ).pipe(Effect.asVoid)
     return {
-      processId: client.processID ?? 0,
       query,
       lost: Deferred.await(lost),
       onNotification

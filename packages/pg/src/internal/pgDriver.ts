@@ -33,8 +33,6 @@ export interface NotificationMessage {
 
 /** One connection to the server. */
 export interface Client {
-  /** The server process serving this connection, once connected. */
-  readonly processID: number | null
   connect(): Promise<void>
   query(text: string, values?: ReadonlyArray<unknown>): Promise<{ readonly rows: ReadonlyArray<Row> }>
   /** Closes gracefully, or at once when a query is in flight or the socket is already dead. */

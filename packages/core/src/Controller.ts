@@ -160,8 +160,8 @@ export const make = <K, E = never, R = never>(
         `Controller "${name}": concurrency must be a positive integer, got ${concurrency}`
       )
     }
-    const reconcile =
-      typeof options.reconcile === "function" ? options.reconcile : options.reconcile.reconcile
+    const reconciler = options.reconcile
+    const reconcile = typeof reconciler === "function" ? reconciler : (key: K) => reconciler.reconcile(key)
     const retryPolicy = options.retryPolicy ?? RetryPolicy.controller
     const gracePeriod = Duration.decode(options.shutdownGracePeriod ?? Duration.seconds(30))
     const observer = options.observer

@@ -23,7 +23,7 @@ import * as LeaderGate from "../src/LeaderGate.js"
 import * as Metrics from "../src/Metrics.js"
 import type { Observer } from "../src/Observer.js"
 import * as Outcome from "../src/Outcome.js"
-import { Terminal } from "../src/Reconciler.js"
+import * as Reconciler from "../src/Reconciler.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 
 class Unavailable extends Data.TaggedError("Unavailable") {}
@@ -79,10 +79,11 @@ const errorCount = (controller: string) =>
   )
 
 describe("Controller", () => {
-  it.scoped("reconciles every enqueued key once; awaitIdle waits for them", () =>
+  it.scoped("reconciles every enqueued key once with a Reconciler; awaitIdle waits for them", () =>
     Effect.gen(function* () {
       const runs = yield* makeRuns
-      const controller = yield* start({ reconcile: (key) => Effect.as(runs.record(key), Outcome.done) })
+      const reconciler = Reconciler.make((key: string) => Effect.as(runs.record(key), Outcome.done))
+      const controller = yield* start({ reconcile: reconciler })
       yield* controller.enqueueAll(["a", "b", "c"])
       yield* controller.enqueue("a")
       yield* controller.awaitIdle
@@ -183,14 +184,14 @@ describe("Controller", () => {
     Effect.gen(function* () {
       const runs = yield* makeRuns
       const events = yield* makeEvents
-      const controller = yield* start<Terminal | Invalid>({
+      const controller = yield* start<Reconciler.Terminal | Invalid>({
         retryPolicy: new RetryPolicy.RetryPolicy({ ...RetryPolicy.controller, nonRetryable: ["Invalid"] }),
         observer: events.observer,
         reconcile: (key) =>
           Effect.zipRight(
             runs.record(key),
-            Effect.fail<Terminal | Invalid>(
-              key === "gone" ? new Terminal({ message: "gone for good" }) : new Invalid()
+            Effect.fail<Reconciler.Terminal | Invalid>(
+              key === "gone" ? new Reconciler.Terminal({ message: "gone for good" }) : new Invalid()
             )
           )
       })
@@ -202,7 +203,7 @@ describe("Controller", () => {
       expect(yield* errorCount(controller.name)).toBe(2)
       const terminal = ofTag(yield* events.all, "ReconcileTerminal")
       expect(terminal.map((event) => [event.key, Cause.squash(event.cause)])).toEqual([
-        ["gone", new Terminal({ message: "gone for good" })],
+        ["gone", new Reconciler.Terminal({ message: "gone for good" })],
         ["invalid", new Invalid()]
       ])
     })

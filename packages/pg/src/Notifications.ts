@@ -45,7 +45,7 @@ export type Event = Notification | Resubscribed
 
 /** Settings of the listening connections; every field has a default. */
 export interface Options {
-  /** How often the watchdog checks that an idle listening connection still answers. Default 10 seconds. */
+  /** How often the watchdog checks that the listening connection still answers. Default 10 seconds. */
   readonly watchdogInterval?: Duration.DurationInput | undefined
   /** A watchdog check, connect or LISTEN unanswered for this long means a stalled connection: reconnect. Default 5 seconds. */
   readonly watchdogTimeout?: Duration.DurationInput | undefined
@@ -111,23 +111,29 @@ export const make = (options: Options = {}): Effect.Effect<Notifications.Service
                 const connection = yield* DedicatedConnection.open(connectionOptions).pipe(
                   DedicatedConnection.within(watchdogTimeout, "connecting")
                 )
+                // Notifications that arrive before `Resubscribed` is out wait, so it always comes first.
+                const early: Array<Notification> = []
+                let announced = false
                 yield* connection.onNotification((message) => {
-                  if (message.channel === channel) {
-                    emit.single(
-                      new Notification({
-                        channel,
-                        payload: message.payload ?? "",
-                        senderPid: message.processId
-                      })
-                    )
-                  }
+                  if (message.channel !== channel) return
+                  const notification = new Notification({
+                    channel,
+                    payload: message.payload ?? "",
+                    senderPid: message.processId
+                  })
+                  if (announced) emit.single(notification)
+                  else early.push(notification)
                 })
                 yield* connection
                   .query(`listen ${escapeIdentifier(channel)}`)
                   .pipe(DedicatedConnection.within(watchdogTimeout, "LISTEN"))
                 yield* backoff.succeeded
-                subscriptions += 1
-                emit.single(new Resubscribed({ channel, subscription: subscriptions }))
+                yield* Effect.sync(() => {
+                  subscriptions += 1
+                  emit.single(new Resubscribed({ channel, subscription: subscriptions }))
+                  if (early.length > 0) emit.array(early)
+                  announced = true
+                })
                 const watchdog = Effect.forever(
                   Effect.zipRight(
                     Effect.sleep(watchdogInterval),

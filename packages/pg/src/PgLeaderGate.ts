@@ -225,7 +225,7 @@ export const make = (
     const elect = session.pipe(
       Effect.catchAll((error) =>
         Effect.flatMap(backoff.next, (delay) =>
-          Effect.logWarning("Leader election connection failed; reconnecting").pipe(
+          Effect.logWarning("Leader election session ended; reconnecting").pipe(
             Effect.annotateLogs({ reason: error.message, retryIn: Duration.format(delay) }),
             Effect.zipRight(Effect.sleep(delay))
           )

@@ -138,7 +138,8 @@ export interface Controller<in K> {
   /** Keys being reconciled right now. */
   readonly inFlight: Effect.Effect<number>
   /**
-   * Waits until no key is ready and none is running. Keys scheduled for later (backoff,
+   * Waits until no key is ready and none is running (a run ends once its observer events and logs
+   * are out). Keys scheduled for later (backoff,
    * `RequeueAfter`, `enqueueAfter`) do not count, so with `TestClock`: `awaitIdle`, adjust, `awaitIdle`.
    * While not leader, ready keys wait, so this waits too.
    */

@@ -1,10 +1,11 @@
 /**
  * The Controller's worker loop, kept apart from the public wiring in `Controller.ts`.
  *
- * A worker takes a key, reconciles it and settles it in the queue. Taking and settling are
- * synchronous steps; between them the key is the worker's `current`, and if the worker is
- * interrupted (leadership lost, shutdown) its finalizer puts the key back in the queue. So no
- * per-key uninterruptible region is needed, and a key in flight is never lost.
+ * A worker takes a key, reconciles it, settles it (forget / requeue / retry) and marks it done
+ * once its reports are made. Taking and settling are synchronous steps; between them the key is
+ * the worker's `current`, and if the worker is interrupted (leadership lost, shutdown) its
+ * finalizer puts the key back in the queue. So no per-key uninterruptible region is needed, and a
+ * key in flight is never lost.
  */
 import { Cause, type Clock, Duration, Effect, MetricLabel, Option } from "effect"
 import * as Metrics from "../Metrics.js"
@@ -65,20 +66,40 @@ export const makeWorker = <K, E, R>(context: WorkerContext<K, E, R>): Effect.Eff
     })
 
   return Effect.suspend(() => {
+    /** Taken and not yet settled: put back in the queue if the worker is interrupted. */
     let current: KeyState<K> | undefined
+    /** Settled, its reports still being made: marked done once they are (so `awaitIdle` waits for them). */
+    let reporting: KeyState<K> | undefined
     let running = false
     let startedAt = BigInt(0)
 
-    const requeueCurrent = Effect.sync(() => {
+    const releaseOnInterrupt = Effect.sync(() => {
       if (running) {
         running = false
         Metrics.activeWorkers.unsafeUpdate(--activeWorkers, controllerTags)
       }
-      if (current === undefined) return
-      queue.add(current.key, 0)
-      queue.doneState(current)
-      current = undefined
+      if (current !== undefined) {
+        queue.add(current.key, 0)
+        queue.doneState(current)
+        current = undefined
+      }
+      if (reporting !== undefined) {
+        queue.doneState(reporting)
+        reporting = undefined
+      }
     })
+
+    const finishReporting = Effect.sync(() => {
+      queue.doneState(reporting!)
+      reporting = undefined
+    })
+
+    /** Hands the settled key over to the reporting phase and makes `report`, then marks it done. */
+    const reportThenDone = (state: KeyState<K>, report: Effect.Effect<void>): Effect.Effect<void> => {
+      current = undefined
+      reporting = state
+      return Effect.zipRight(report, finishReporting)
+    }
 
     /** Ends a run's timing and returns how long it took. */
     const finishRun = (): Duration.Duration => {
@@ -97,25 +118,19 @@ export const makeWorker = <K, E, R>(context: WorkerContext<K, E, R>): Effect.Eff
       } else {
         Metrics.reconcileTotal.unsafeUpdate(1, tags.success)
       }
-      queue.doneState(state)
-      current = undefined
     }
 
     const settleFailure = (state: KeyState<K>, cause: Cause.Cause<E>): Effect.Effect<void> => {
       Metrics.reconcileErrorsTotal.unsafeUpdate(1, controllerTags)
       if (isTerminal(cause)) {
         queue.forgetState(state)
-        queue.doneState(state)
-        current = undefined
         Metrics.reconcileTotal.unsafeUpdate(1, tags.terminal)
-        return reports.terminal(state.key, cause)
+        return reportThenDone(state, reports.terminal(state.key, cause))
       }
       const attempt = state.failures + 1
       return Effect.flatMap(queue.addRateLimitedEffect(state.key), (retry) => {
-        queue.doneState(state)
-        current = undefined
         Metrics.reconcileTotal.unsafeUpdate(1, tags.error)
-        return reports.failure(state.key, cause, attempt, retry)
+        return reportThenDone(state, reports.failure(state.key, cause, attempt, retry))
       })
     }
 
@@ -136,9 +151,15 @@ export const makeWorker = <K, E, R>(context: WorkerContext<K, E, R>): Effect.Eff
         const state = current!
         const duration = finishRun()
         settleSuccess(state, outcome)
-        return reports.success === undefined
-          ? next()
-          : Effect.zipRight(reports.success(state.key, outcome, duration), continueWithNext)
+        if (reports.success === undefined) {
+          queue.doneState(state)
+          current = undefined
+          return next()
+        }
+        return Effect.zipRight(
+          reportThenDone(state, reports.success(state.key, outcome, duration)),
+          continueWithNext
+        )
       },
       onFailure: (cause: Cause.Cause<E>): Effect.Effect<void, never, R> => {
         finishRun()
@@ -154,6 +175,6 @@ export const makeWorker = <K, E, R>(context: WorkerContext<K, E, R>): Effect.Eff
       return Effect.matchCauseEffect(reconcile(state.key), settleRun)
     }
 
-    return Effect.ensuring(continueWithNext, requeueCurrent)
+    return Effect.ensuring(continueWithNext, releaseOnInterrupt)
   })
 }

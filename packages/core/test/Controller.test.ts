@@ -357,6 +357,28 @@ describe("Controller", () => {
     })
   )
 
+  it.scoped("awaitIdle waits until the observer has heard about every run", () =>
+    Effect.gen(function* () {
+      const heard = yield* Ref.make<ReadonlyArray<string>>([])
+      const slowObserver: Observer<Controller.ControllerEvent<string, unknown>> = {
+        notify: (event) =>
+          event._tag === "ReconcileSucceeded"
+            ? Effect.zipRight(
+                Effect.repeatN(Effect.yieldNow(), 20),
+                Ref.update(heard, (all) => [...all, event.key])
+              )
+            : Effect.void
+      }
+      const controller = yield* start({
+        observer: slowObserver,
+        reconcile: () => Effect.succeed(Outcome.done)
+      })
+      yield* controller.enqueueAll(["a", "b"])
+      yield* controller.awaitIdle
+      expect(yield* Ref.get(heard)).toEqual(["a", "b"])
+    })
+  )
+
   it.scoped("keeps reconciling when its observer dies", () =>
     Effect.gen(function* () {
       const runs = yield* makeRuns

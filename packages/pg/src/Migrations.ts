@@ -26,7 +26,7 @@ import * as SqlState from "./SqlState.js"
 
 /** What to migrate. */
 export interface Options<R = never> {
-  /** The app's name (lowercase letters, digits, `_`): its table is `converge_migrations_<app>`. */
+  /** The app's name (1–43 lowercase letters, digits, `_`): its table is `converge_migrations_<app>`. */
   readonly app: string
   /** Where the migrations come from: `fromDirectory`, `fromRecord` or any `Migrator.Loader`. */
   readonly loader: Migrator.Loader<R>
@@ -50,7 +50,8 @@ export class MigrationFailed extends Data.TaggedError("MigrationFailed")<{
 /** The table recording the migrations of `app`. */
 export const tableName = (app: string): string => `converge_migrations_${app}`
 
-const appNamePattern = /^[a-z0-9_]+$/
+// Postgres truncates identifiers past 63 bytes; the table name's prefix takes 20 of them.
+const appNamePattern = /^[a-z0-9_]{1,43}$/
 const migrationKeyPattern = /^(\d+)_(.+)$/
 const sqlFilePattern = /^(\d+)_(.+)\.sql$/
 // The two-key form of advisory locks is a lock space apart from the one-key (bigint) form.
@@ -71,7 +72,7 @@ export const run = <R = never>(
       return yield* new MigrationFailed({
         app,
         migration: undefined,
-        message: `Invalid app name "${app}" for migrations: use lowercase letters, digits and "_"`
+        message: `Invalid app name "${app}" for migrations: use 1 to 43 lowercase letters, digits and "_"`
       })
     }
     const sql = yield* SqlClient.SqlClient
@@ -115,16 +116,16 @@ export const layer = <R = never>(
 /**
  * Loads `NNNN_name.sql` files from `directory` (a path or a `file:` URL, e.g.
  * `new URL("../migrations", import.meta.url)`), ordered by id. Each file runs as one script, so
- * it may hold several statements. Other files are ignored, but a file that looks like a
- * migration (`NNNN_…`) without the `.sql` extension is an error rather than silently skipped.
+ * it may hold several statements (but no `BEGIN` / `COMMIT`: the run's transaction is the one).
+ * Other files are ignored, but a file that looks like a migration (`NNNN_…`) without the `.sql`
+ * extension is an error rather than silently skipped.
  */
 export const fromDirectory = (directory: string | URL): Migrator.Loader =>
   Effect.gen(function* () {
     const path = typeof directory === "string" ? Path.resolve(directory) : Url.fileURLToPath(directory)
     const files = yield* Effect.tryPromise({
       try: () => Fs.readdir(path),
-      catch: (cause) =>
-        loadError(`Cannot read the migrations directory ${path}: ${SqlState.classify(cause).message}`)
+      catch: (cause) => loadError(`Cannot read the migrations directory ${path}: ${errorMessage(cause)}`)
     })
     const entries: Array<readonly [key: string, sql: string]> = []
     for (const file of [...files].sort()) {
@@ -139,8 +140,7 @@ export const fromDirectory = (directory: string | URL): Migrator.Loader =>
       }
       const text = yield* Effect.tryPromise({
         try: () => Fs.readFile(Path.join(path, file), "utf8"),
-        catch: (cause) =>
-          loadError(`Cannot read migration ${Path.join(path, file)}: ${SqlState.classify(cause).message}`)
+        catch: (cause) => loadError(`Cannot read migration ${Path.join(path, file)}: ${errorMessage(cause)}`)
       })
       entries.push([`${match[1]}_${match[2]}`, text])
     }
@@ -187,6 +187,8 @@ const runScript = (script: string): Effect.Effect<void, SqlError.SqlError, SqlCl
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(script)).pipe(Effect.asVoid)
 
 const loadError = (message: string) => new Migrator.MigrationError({ reason: "import-error", message })
+
+const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 const migrationName = ({ id, name }: Applied): string => `${String(id).padStart(4, "0")}_${name}`
 

@@ -88,34 +88,32 @@ describe("ContentionRetry", () => {
         const wrote2 = yield* Deferred.make<void>()
         const committed1 = yield* Deferred.make<void>()
         const completedBodies = yield* Ref.make(0)
-        // Each doctor may leave only if someone else stays on call.
-        const leave = (doctor: number) =>
-          sql<{ count: number }>`SELECT count(*)::int AS count FROM on_call WHERE on_call`.pipe(
-            Effect.map((rows) => rows[0]?.count ?? 0),
-            Effect.flatMap((count) =>
-              count >= 2
-                ? Effect.asVoid(sql`UPDATE on_call SET on_call = false WHERE doctor = ${doctor}`)
-                : Effect.void
-            )
-          )
+        const onCallCount = Effect.map(
+          sql<{ count: number }>`SELECT count(*)::int AS count FROM on_call WHERE on_call`,
+          (rows) => rows[0]?.count ?? 0
+        )
+        // A doctor may go off call only if someone else stays on call.
+        const goOffCallIf = (count: number, doctor: number) =>
+          count >= 2
+            ? Effect.asVoid(sql`UPDATE on_call SET on_call = false WHERE doctor = ${doctor}`)
+            : Effect.void
         const serializable = withContentionRetry({ isolationLevel: "serializable", policy: quickPolicy(5) })
+        // Both read before either writes; the second writes after the first wrote and commits
+        // after the first committed, so Postgres can only catch the skew at the second's COMMIT.
         const first = Effect.gen(function* () {
-          yield* leave(1).pipe(
-            Effect.zipLeft(Deferred.succeed(read1, undefined)),
-            Effect.zipLeft(Deferred.await(read2)),
-            Effect.zipLeft(Deferred.succeed(wrote1, undefined)),
-            Effect.zipLeft(Deferred.await(wrote2))
-          )
+          const count = yield* onCallCount
+          yield* Deferred.succeed(read1, undefined)
+          yield* Deferred.await(read2)
+          yield* goOffCallIf(count, 1)
+          yield* Deferred.succeed(wrote1, undefined)
+          yield* Deferred.await(wrote2)
         }).pipe(serializable, Effect.zipRight(Deferred.succeed(committed1, undefined)))
-        // The second reads, then writes after the first wrote, and commits after the first committed.
         const second = Effect.gen(function* () {
-          yield* Deferred.await(read1)
-          const count = yield* sql<{
-            count: number
-          }>`SELECT count(*)::int AS count FROM on_call WHERE on_call`
+          const count = yield* onCallCount
           yield* Deferred.succeed(read2, undefined)
+          yield* Deferred.await(read1)
           yield* Deferred.await(wrote1)
-          if ((count[0]?.count ?? 0) >= 2) yield* sql`UPDATE on_call SET on_call = false WHERE doctor = 2`
+          yield* goOffCallIf(count, 2)
           yield* Deferred.succeed(wrote2, undefined)
           yield* Deferred.await(committed1)
           yield* Ref.update(completedBodies, (n) => n + 1)

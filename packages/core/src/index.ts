@@ -1,5 +1,3 @@
-/** Typed event sinks, fan-out, and the status / metrics / log observers. */
-
 /** Connection-style backoff that restarts from the initial delay after a stable period. */
 export * as Backoff from "./Backoff.js"
 /** The reconcile loop: a work queue, workers while leader, retries, resync, triggers, graceful shutdown. */
@@ -14,6 +12,7 @@ export * as KeyedDebouncer from "./KeyedDebouncer.js"
 export * as LeaderGate from "./LeaderGate.js"
 /** The standard metrics: `converge_reconcile_total` and friends, after controller-runtime. */
 export * as Metrics from "./Metrics.js"
+/** Typed event sinks, and the status / metrics / log observers. */
 export * as Observer from "./Observer.js"
 /** What a reconcile returns: `Done`, `RequeueAfter { delay }` or `AwaitChange`. */
 export * as Outcome from "./Outcome.js"

@@ -37,7 +37,11 @@ const platformOf = (name) => {
   const os = tokens.map((token) => operatingSystems[token]).find(Boolean)
   const cpu = tokens.map((token) => cpus[token]).find(Boolean)
   if (!os || !cpu) return undefined
-  const libc = tokens.includes("musl") ? ["musl"] : os === "linux" && tokens.includes("gnu") ? ["glibc"] : undefined
+  const libc = tokens.includes("musl")
+    ? ["musl"]
+    : os === "linux" && tokens.includes("gnu")
+      ? ["glibc"]
+      : undefined
   return { os: [os], cpu: [cpu], ...(libc ? { libc } : {}) }
 }
 
@@ -51,7 +55,11 @@ for (const [path, entry] of Object.entries(lock.packages)) {
       process.exitCode = 1
       continue
     }
-    lock.packages[`node_modules/${name}`] = { version: range.replace(/^[\^~=]/, ""), optional: true, ...platform }
+    lock.packages[`node_modules/${name}`] = {
+      version: range.replace(/^[\^~=]/, ""),
+      optional: true,
+      ...platform
+    }
     added++
   }
 }

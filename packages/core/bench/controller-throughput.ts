@@ -12,10 +12,7 @@
  * Live clock, default rate limiting (plain adds are never throttled). Start node with
  * `--expose-gc` (the `bench` script does) for exact heap figures.
  */
-import { Deferred, Effect, Fiber, Layer, Queue } from "effect"
-import * as Controller from "../src/Controller.js"
-import * as LeaderGate from "../src/LeaderGate.js"
-import * as Outcome from "../src/Outcome.js"
+
 import {
   type Case,
   collectGarbage,
@@ -25,7 +22,11 @@ import {
   printTable,
   ratioOf,
   writeResult
-} from "./internal/results.js"
+} from "@converge/bench"
+import { Deferred, Effect, Fiber, Layer, Queue } from "effect"
+import * as Controller from "../src/Controller.js"
+import * as LeaderGate from "../src/LeaderGate.js"
+import * as Outcome from "../src/Outcome.js"
 
 const quick = isQuick()
 const keyCount = quick ? 20_000 : 100_000

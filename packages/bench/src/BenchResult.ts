@@ -1,6 +1,7 @@
 /**
- * Shared helpers for this package's benchmarks: command-line flags, timing, heap measurement,
- * and writing `bench/results/<name>.json` in the shape ARCHITECTURE.md "Benchmarks" asks for.
+ * What every Converge benchmark shares: the `--quick` flag, statistics, heap measurement, an
+ * aligned table, and `bench/results/<name>.json` in the shape ARCHITECTURE.md "Benchmarks" asks
+ * for (ours and the anchor side by side, ratio oriented so that above 1 is better).
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
@@ -38,11 +39,19 @@ export const isQuick = (): boolean => process.argv.includes("--quick")
 export const ratioOf = (ours: number, anchor: number, higherIsBetter: boolean): number =>
   higherIsBetter ? ours / anchor : anchor / ours
 
+/** The value below which `fraction` of the samples fall (nearest rank). */
+export const percentile = (values: ReadonlyArray<number>, fraction: number): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))
+  return sorted[index] ?? Number.NaN
+}
+
 /** The median of some numbers. */
 export const median = (values: ReadonlyArray<number>): number => {
   const sorted = [...values].sort((a, b) => a - b)
   const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+  const upper = sorted[middle] ?? Number.NaN
+  return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] ?? Number.NaN) + upper) / 2
 }
 
 /** Runs a full garbage collection if node was started with `--expose-gc`; says whether it could. */
@@ -57,7 +66,7 @@ export const collectGarbage = (): boolean => {
 /** Bytes of heap in use now. */
 export const heapUsed = (): number => process.memoryUsage().heapUsed
 
-/** Writes `results/<result.name>.json` next to the benchmark and returns its path. */
+/** Writes `results/<result.name>.json` next to the benchmark file `benchUrl` and returns its path. */
 export const writeResult = (benchUrl: string, result: Result): string => {
   const path = join(dirname(fileURLToPath(benchUrl)), "results", `${result.name}.json`)
   mkdirSync(dirname(path), { recursive: true })
@@ -74,7 +83,7 @@ export const printTable = (
     Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0))
   )
   const line = (cells: ReadonlyArray<string>) =>
-    cells.map((cell, column) => cell.padEnd(widths[column]!)).join("  ")
+    cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ")
   console.log(line(header))
   console.log(widths.map((width) => "-".repeat(width)).join("  "))
   for (const row of rows) console.log(line(row))

@@ -1,0 +1,2 @@
+/** Benchmark helpers: `--quick`, statistics, heap, tables and result files. */
+export * from "./BenchResult.js"

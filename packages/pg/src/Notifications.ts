@@ -19,9 +19,8 @@ import { Backoff, RetryPolicy } from "@converge/core"
 import type { SqlError } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Clock, Context, Data, Duration, Effect, Layer, Redacted, Stream } from "effect"
+import pg from "pg"
 import * as DedicatedConnection from "./internal/dedicatedConnection.js"
-import type * as PgDriver from "./internal/pgDriver.js"
-import { escapeIdentifier } from "./internal/pgDriver.js"
 
 /** A notification received on the channel; `payload` is `""` when none was sent. */
 export class Notification extends Data.TaggedClass("Notification")<{
@@ -125,7 +124,7 @@ export const make = (options: Options = {}): Effect.Effect<Notifications.Service
                   else early.push(notification)
                 })
                 yield* connection
-                  .query(`listen ${escapeIdentifier(channel)}`)
+                  .query(`listen ${pg.escapeIdentifier(channel)}`)
                   .pipe(DedicatedConnection.within(watchdogTimeout, "LISTEN"))
                 yield* backoff.succeeded
                 yield* Effect.sync(() => {
@@ -192,7 +191,7 @@ const isValidChannel = (channel: string): boolean => {
   return bytes > 0 && bytes <= maxChannelBytes
 }
 
-const clientConfig = (config: PgClient.PgClientConfig, applicationName: string): PgDriver.ClientConfig => ({
+const clientConfig = (config: PgClient.PgClientConfig, applicationName: string): pg.ClientConfig => ({
   connectionString: config.url === undefined ? undefined : Redacted.value(config.url),
   host: config.host,
   port: config.port,

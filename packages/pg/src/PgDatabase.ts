@@ -18,8 +18,8 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import type { ConfigError, Scope } from "effect"
 import { Config, Context, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
+import pg from "pg"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
-import * as PgPool from "./internal/pgPool.js"
 import * as SqlState from "./SqlState.js"
 
 /** Where and how to connect; every field but the server's address has a default. */
@@ -90,9 +90,10 @@ export const make = (options: Options): Effect.Effect<PgClient.PgClient, Connect
   Effect.gen(function* () {
     const { connection, target } = yield* resolveConnection(options)
     const connectTimeout = Duration.decode(options.connectTimeout ?? defaultConnectTimeout)
+    // Built here rather than by `PgClient.layer`, which cannot set a statement timeout or TCP keepalive.
     const pool = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const pool = PgPool.makePool({
+        const pool = new pg.Pool({
           ...connection,
           ssl: options.ssl,
           application_name: options.applicationName ?? defaultApplicationName,
@@ -249,10 +250,7 @@ interface Target {
   readonly user: string
 }
 
-type Connection = Pick<
-  PgPool.PoolConfig,
-  "connectionString" | "host" | "port" | "database" | "user" | "password"
->
+type Connection = Pick<pg.PoolConfig, "connectionString" | "host" | "port" | "database" | "user" | "password">
 
 // node-postgres lets a connection string win over separate fields, so explicit fields are
 // written into the URL instead.

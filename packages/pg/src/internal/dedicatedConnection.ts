@@ -5,7 +5,7 @@
  */
 import type { Scope } from "effect"
 import { Data, Deferred, Duration, Effect } from "effect"
-import * as PgDriver from "./pgDriver.js"
+import pg from "pg"
 
 /** Why a dedicated connection could not be used. */
 export class ConnectionError extends Data.TaggedError("ConnectionError")<{
@@ -14,9 +14,12 @@ export class ConnectionError extends Data.TaggedError("ConnectionError")<{
   readonly cause?: unknown
 }> {}
 
+/** A row as node-postgres returns it: column name to value (`bigint` columns arrive as strings). */
+export type Row = Readonly<Record<string, unknown>>
+
 /** How to connect. */
 export interface Options {
-  readonly config: PgDriver.ClientConfig
+  readonly config: pg.ClientConfig
   /** Connecting (TCP, TLS and authentication) must finish within this. */
   readonly connectTimeout: Duration.Duration
   /** Idle time before the client's TCP keepalive probes start. */
@@ -29,12 +32,12 @@ export interface Connection {
   readonly query: (
     text: string,
     values?: ReadonlyArray<unknown>
-  ) => Effect.Effect<ReadonlyArray<PgDriver.Row>, ConnectionError>
+  ) => Effect.Effect<ReadonlyArray<Row>, ConnectionError>
   /** Fails as soon as the connection errors or closes; never succeeds. */
   readonly lost: Effect.Effect<never, ConnectionError>
   /** Calls `listener` for every notification this connection receives, until the scope closes. */
   readonly onNotification: (
-    listener: (message: PgDriver.NotificationMessage) => void
+    listener: (message: pg.Notification) => void
   ) => Effect.Effect<void, never, Scope.Scope>
 }
 
@@ -48,7 +51,7 @@ export const open = (options: Options): Effect.Effect<Connection, ConnectionErro
       Deferred.unsafeDone(lost, Effect.fail(new ConnectionError({ reason: "Lost", message, cause })))
     const client = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const client = PgDriver.makeClient({
+        const client = new pg.Client({
           ...options.config,
           keepAlive: true,
           keepAliveInitialDelayMillis: Duration.toMillis(options.keepAliveIdle),
@@ -71,7 +74,7 @@ export const open = (options: Options): Effect.Effect<Connection, ConnectionErro
     })
     const query = (text: string, values?: ReadonlyArray<unknown>) =>
       Effect.tryPromise({
-        try: () => (values === undefined ? client.query(text) : client.query(text, values)),
+        try: () => (values === undefined ? client.query<Row>(text) : client.query<Row>(text, [...values])),
         catch: (cause) =>
           new ConnectionError({
             reason: "QueryFailed",
@@ -79,7 +82,7 @@ export const open = (options: Options): Effect.Effect<Connection, ConnectionErro
             cause
           })
       }).pipe(Effect.map((result) => result.rows))
-    const onNotification = (listener: (message: PgDriver.NotificationMessage) => void) =>
+    const onNotification = (listener: (message: pg.Notification) => void) =>
       Effect.acquireRelease(
         Effect.sync(() => client.on("notification", listener)),
         () => Effect.sync(() => client.off("notification", listener))
@@ -105,7 +108,7 @@ export const within =
     })
 
 /** Connection settings for a URL. */
-export const fromUrl = (url: string, applicationName: string): PgDriver.ClientConfig => ({
+export const fromUrl = (url: string, applicationName: string): pg.ClientConfig => ({
   connectionString: url,
   application_name: applicationName
 })

@@ -18,8 +18,9 @@
 import { Backoff, RetryPolicy } from "@converge/core"
 import type { SqlError } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Clock, Context, Data, Duration, Effect, Layer, Redacted, Stream } from "effect"
+import { Clock, Context, Data, Duration, Effect, Layer, Stream } from "effect"
 import pg from "pg"
+import * as ConnectionSettings from "./internal/connectionSettings.js"
 import * as DedicatedConnection from "./internal/dedicatedConnection.js"
 
 /** A notification received on the channel; `payload` is `""` when none was sent. */
@@ -87,7 +88,10 @@ export const make = (options: Options = {}): Effect.Effect<Notifications.Service
     const watchdogTimeout = Duration.decode(options.watchdogTimeout ?? Duration.seconds(5))
     const policy = options.reconnect ?? RetryPolicy.connection
     const connectionOptions: DedicatedConnection.Options = {
-      config: clientConfig(client.config, options.applicationName ?? "converge-listen"),
+      config: ConnectionSettings.fromPgClientConfig(
+        client.config,
+        options.applicationName ?? "converge-listen"
+      ),
       connectTimeout: watchdogTimeout,
       keepAliveIdle: watchdogInterval
     }
@@ -190,14 +194,3 @@ const isValidChannel = (channel: string): boolean => {
   const bytes = Buffer.byteLength(channel, "utf8")
   return bytes > 0 && bytes <= maxChannelBytes
 }
-
-const clientConfig = (config: PgClient.PgClientConfig, applicationName: string): pg.ClientConfig => ({
-  connectionString: config.url === undefined ? undefined : Redacted.value(config.url),
-  host: config.host,
-  port: config.port,
-  user: config.username,
-  password: config.password === undefined ? undefined : Redacted.value(config.password),
-  database: config.database,
-  ssl: config.ssl,
-  application_name: applicationName
-})

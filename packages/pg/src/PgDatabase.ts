@@ -20,6 +20,7 @@ import type { ConfigError, Scope } from "effect"
 import { Config, Context, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
 import pg from "pg"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
+import * as ConnectionSettings from "./internal/connectionSettings.js"
 import * as SqlState from "./SqlState.js"
 
 /** Where and how to connect; every field but the server's address has a default. */
@@ -101,8 +102,7 @@ export const make = (options: Options): Effect.Effect<PgClient.PgClient, Connect
           connectionTimeoutMillis: Duration.toMillis(connectTimeout),
           statement_timeout:
             options.statementTimeout === undefined ? undefined : Duration.toMillis(options.statementTimeout),
-          keepAlive: true,
-          keepAliveInitialDelayMillis: Duration.toMillis(keepAliveIdle)
+          ...ConnectionSettings.tcpKeepAlive(keepAliveIdle)
         })
         // An idle connection that dies is dropped by the pool; without a listener Node would crash.
         pool.on("error", () => undefined)
@@ -258,7 +258,7 @@ const resolveConnection = (
   options: Options
 ): Effect.Effect<{ readonly connection: Connection; readonly target: Target }, InvalidDatabaseUrl> =>
   Effect.gen(function* () {
-    const password = options.password === undefined ? undefined : reveal(options.password)
+    const password = options.password === undefined ? undefined : ConnectionSettings.reveal(options.password)
     if (options.url === undefined) {
       const user = options.user ?? process.env.USER ?? "postgres"
       return {
@@ -277,7 +277,7 @@ const resolveConnection = (
         }
       }
     }
-    const text = reveal(options.url)
+    const text = ConnectionSettings.reveal(options.url)
     const url = yield* Effect.try({
       try: () => new URL(text),
       catch: () =>
@@ -303,9 +303,6 @@ const resolveConnection = (
   })
 
 const withoutPassword = (url: string): string => url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@")
-
-const reveal = (value: Redacted.Redacted | string): string =>
-  typeof value === "string" ? value : Redacted.value(value)
 
 const unreachable = (
   target: Target,

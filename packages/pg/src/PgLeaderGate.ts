@@ -26,19 +26,9 @@
 import { Backoff, LeaderGate, Metrics, RetryPolicy } from "@converge/core"
 import type { SqlError } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
-import type { Scope } from "effect"
-import {
-  Clock,
-  Data,
-  Duration,
-  Effect,
-  Layer,
-  Metric,
-  Redacted,
-  Ref,
-  Schedule,
-  SubscriptionRef
-} from "effect"
+import type { Redacted, Scope } from "effect"
+import { Clock, Data, Duration, Effect, Layer, Metric, Ref, Schedule, SubscriptionRef } from "effect"
+import * as ConnectionSettings from "./internal/connectionSettings.js"
 import * as DedicatedConnection from "./internal/dedicatedConnection.js"
 
 /** Settings of a gate; only `url` and `lockKey` are required. */
@@ -100,10 +90,7 @@ export const make = (
     )
     const keepAliveIdleSeconds = Math.ceil(deadClientSeconds / 2)
     const connectionOptions: DedicatedConnection.Options = {
-      config: DedicatedConnection.fromUrl(
-        Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url,
-        `converge-leader/${name}`
-      ),
+      config: ConnectionSettings.fromUrl(ConnectionSettings.reveal(options.url), `converge-leader/${name}`),
       connectTimeout: checkTimeout,
       keepAliveIdle: Duration.seconds(keepAliveIdleSeconds)
     }

@@ -6,6 +6,7 @@
 import type { Scope } from "effect"
 import { Data, Deferred, Duration, Effect } from "effect"
 import pg from "pg"
+import * as ConnectionSettings from "./connectionSettings.js"
 
 /** Why a dedicated connection could not be used. */
 export class ConnectionError extends Data.TaggedError("ConnectionError")<{
@@ -53,8 +54,7 @@ export const open = (options: Options): Effect.Effect<Connection, ConnectionErro
       Effect.sync(() => {
         const client = new pg.Client({
           ...options.config,
-          keepAlive: true,
-          keepAliveInitialDelayMillis: Duration.toMillis(options.keepAliveIdle),
+          ...ConnectionSettings.tcpKeepAlive(options.keepAliveIdle),
           connectionTimeoutMillis: Duration.toMillis(options.connectTimeout)
         })
         client.on("error", (error) => markLost(`Connection lost: ${error.message}`, error))
@@ -106,11 +106,5 @@ export const within =
           message: `${what} got no answer within ${Duration.format(timeout)}: the connection is stalled`
         })
     })
-
-/** Connection settings for a URL. */
-export const fromUrl = (url: string, applicationName: string): pg.ClientConfig => ({
-  connectionString: url,
-  application_name: applicationName
-})
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error))

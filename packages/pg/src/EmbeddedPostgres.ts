@@ -16,6 +16,7 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import type { Scope } from "effect"
 import { Clock, Context, Data, Duration, Effect, Layer, Option, Redacted, Ref, Runtime } from "effect"
+import { errorText } from "./internal/errorText.js"
 import { leaveShutdownToTheScope, stopOnProcessExit } from "./internal/exitHooks.js"
 import { freePort } from "./internal/freePort.js"
 import * as LogTail from "./internal/logTail.js"
@@ -353,6 +354,3 @@ const stopServer = (running: Ref.Ref<Option.Option<RunningServer>>, dataDir: str
 
 const withOutput = (message: string, lines: ReadonlyArray<string>): string =>
   lines.length === 0 ? message : `${message}\nLast output:\n${lines.map((line) => `  ${line}`).join("\n")}`
-
-const errorText = (error: unknown): string =>
-  error instanceof Error ? error.message : error === undefined ? "no details" : String(error)

@@ -22,6 +22,7 @@ import type { SqlError } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import { Data, Effect, Layer, Option } from "effect"
+import { errorText } from "./internal/errorText.js"
 import * as SqlState from "./SqlState.js"
 
 /** What to migrate. */
@@ -125,7 +126,7 @@ export const fromDirectory = (directory: string | URL): Migrator.Loader =>
     const path = typeof directory === "string" ? Path.resolve(directory) : Url.fileURLToPath(directory)
     const files = yield* Effect.tryPromise({
       try: () => Fs.readdir(path),
-      catch: (cause) => loadError(`Cannot read the migrations directory ${path}: ${errorMessage(cause)}`)
+      catch: (cause) => loadError(`Cannot read the migrations directory ${path}: ${errorText(cause)}`)
     })
     const entries: Array<readonly [key: string, sql: string]> = []
     for (const file of [...files].sort()) {
@@ -140,7 +141,7 @@ export const fromDirectory = (directory: string | URL): Migrator.Loader =>
       }
       const text = yield* Effect.tryPromise({
         try: () => Fs.readFile(Path.join(path, file), "utf8"),
-        catch: (cause) => loadError(`Cannot read migration ${Path.join(path, file)}: ${errorMessage(cause)}`)
+        catch: (cause) => loadError(`Cannot read migration ${Path.join(path, file)}: ${errorText(cause)}`)
       })
       entries.push([`${match[1]}_${match[2]}`, text])
     }
@@ -187,8 +188,6 @@ const runScript = (script: string): Effect.Effect<void, SqlError.SqlError, SqlCl
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(script)).pipe(Effect.asVoid)
 
 const loadError = (message: string) => new Migrator.MigrationError({ reason: "import-error", message })
-
-const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 const migrationName = ({ id, name }: Applied): string => `${String(id).padStart(4, "0")}_${name}`
 

@@ -7,6 +7,7 @@ import type { Scope } from "effect"
 import { Data, Deferred, Duration, Effect } from "effect"
 import pg from "pg"
 import * as ConnectionSettings from "./connectionSettings.js"
+import { errorText } from "./errorText.js"
 
 /** Why a dedicated connection could not be used. */
 export class ConnectionError extends Data.TaggedError("ConnectionError")<{
@@ -106,5 +107,3 @@ export const within =
           message: `${what} got no answer within ${Duration.format(timeout)}: the connection is stalled`
         })
     })
-
-const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error))

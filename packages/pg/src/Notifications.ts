@@ -148,16 +148,8 @@ export const make = (options: Options = {}): Effect.Effect<Notifications.Service
                 return yield* Effect.raceFirst(watchdog, connection.lost)
               })
             )
-            const reconnect = (error: DedicatedConnection.ConnectionError) =>
-              Effect.flatMap(backoff.next, (delay) =>
-                Effect.logWarning("LISTEN connection failed; reconnecting").pipe(
-                  Effect.annotateLogs({ reason: error.message, retryIn: Duration.format(delay) }),
-                  Effect.zipRight(Effect.sleep(delay))
-                )
-              )
             yield* session.pipe(
-              Effect.catchAll(reconnect),
-              Effect.forever,
+              DedicatedConnection.reconnectForever(backoff, "LISTEN connection failed; reconnecting"),
               Effect.withClock(Clock.make()),
               Effect.annotateLogs("channel", channel),
               Effect.forkScoped

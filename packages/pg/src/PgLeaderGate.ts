@@ -210,15 +210,7 @@ export const make = (
     )
 
     const elect = session.pipe(
-      Effect.catchAll((error) =>
-        Effect.flatMap(backoff.next, (delay) =>
-          Effect.logWarning("Leader election session ended; reconnecting").pipe(
-            Effect.annotateLogs({ reason: error.message, retryIn: Duration.format(delay) }),
-            Effect.zipRight(Effect.sleep(delay))
-          )
-        )
-      ),
-      Effect.forever,
+      DedicatedConnection.reconnectForever(backoff, "Leader election session ended; reconnecting"),
       Effect.withClock(Clock.make()),
       Effect.annotateLogs({ leaderGate: name, lockKey: key })
     )

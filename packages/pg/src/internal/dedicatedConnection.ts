@@ -2,7 +2,9 @@
  * One connection of its own, outside any pool, that notices its loss at once: the socket's
  * `error` / `end` events complete `lost` without waiting for the next query. TCP keepalive is
  * on. Closing the scope closes the connection (bounded: a dead peer cannot hold it up).
+ * `PgLeaderGate` and `Notifications` run their sessions on it inside `reconnectForever`.
  */
+import type { Backoff } from "@converge/core"
 import type { Scope } from "effect"
 import { Data, Deferred, Duration, Effect } from "effect"
 import pg from "pg"
@@ -94,6 +96,25 @@ export const open = (options: Options): Effect.Effect<Connection, ConnectionErro
       onNotification
     }
   })
+
+/**
+ * Runs `session` (which opens a connection and uses it until something fails) again and again:
+ * after each failure it logs `message` as a warning, with the reason, and waits `backoff.next`.
+ */
+export const reconnectForever =
+  (backoff: Backoff.Backoff, message: string) =>
+  <A, R>(session: Effect.Effect<A, ConnectionError, R>): Effect.Effect<never, never, R> =>
+    session.pipe(
+      Effect.catchAll((error) =>
+        Effect.flatMap(backoff.next, (delay) =>
+          Effect.logWarning(message).pipe(
+            Effect.annotateLogs({ reason: error.message, retryIn: Duration.format(delay) }),
+            Effect.zipRight(Effect.sleep(delay))
+          )
+        )
+      ),
+      Effect.forever
+    )
 
 /** Fails with a `Timeout` `ConnectionError` naming `what` if `effect` takes longer than `timeout`. */
 export const within =

@@ -22,7 +22,7 @@ import { Cause, Data, Effect, Option } from "effect"
 import { dual } from "effect/Function"
 import * as SqlState from "./SqlState.js"
 
-/** Gave up: the transaction was still contended after `attempts` runs. */
+/** Gave up: the transaction still failed retryably (contention, or a lost connection if retried) after `attempts` runs. */
 export class RetryExhausted extends Data.TaggedError("RetryExhausted")<{
   /** How many times the transaction ran, the first included. */
   readonly attempts: number
@@ -36,7 +36,7 @@ export type IsolationLevel = "serializable" | "repeatable read" | "read committe
 
 /** How to retry; every field has a default. */
 export interface Options {
-  /** Delays and attempt limit (its `nonRetryable` does not apply: only contention is retried). Default `defaultPolicy`. */
+  /** Delays and attempt limit (its `nonRetryable` does not apply: only contention, and lost connections with `retryConnectionErrors`, is retried). Default `defaultPolicy`. */
   readonly policy?: RetryPolicy.RetryPolicy | undefined
   /** Set as the transaction's first statement. Default: the session's level. */
   readonly isolationLevel?: IsolationLevel | undefined

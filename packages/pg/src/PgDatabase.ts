@@ -23,7 +23,7 @@ import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
 import * as ConnectionSettings from "./internal/connectionSettings.js"
 import * as SqlState from "./SqlState.js"
 
-/** Where and how to connect; every field but the server's address has a default. */
+/** Where and how to connect; every field is optional (the address falls back to node-postgres' defaults). */
 export interface Options {
   /** `postgresql://user:password@host:port/database?…`; fields below override its parts. */
   readonly url?: Redacted.Redacted | string | undefined

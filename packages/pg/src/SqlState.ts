@@ -22,7 +22,7 @@ export type Kind = "Contention" | "Conflict" | "TransientConnection" | "Other"
 export interface Details {
   /** The SQLSTATE (`40001`…); `undefined` when the error never came from the server (a reset socket). */
   readonly code: string | undefined
-  /** The server's (or driver's) message, followed by the SQLSTATE. */
+  /** The server's (or driver's) message, followed by the SQLSTATE when there is one. */
   readonly message: string
   /** The constraint that was violated, when the server names one (e.g. `orders_pkey`). */
   readonly constraint: string | undefined

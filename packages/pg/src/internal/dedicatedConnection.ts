@@ -32,7 +32,7 @@ export interface Options {
 
 /** An open connection. */
 export interface Connection {
-  /** Runs one statement (simple protocol when `values` is omitted, so several may be sent at once). */
+  /** Runs `text` and returns its rows; without `values` it goes by the simple protocol, so it may hold several statements. */
   readonly query: (
     text: string,
     values?: ReadonlyArray<unknown>

@@ -11,20 +11,13 @@
  *   npm run bench            20 runs per case, on an embedded Postgres
  *   npm run bench -- --quick 3 runs per case
  */
+
+import { type Case, isQuick, median, percentile, printTable, type Result, writeResult } from "@converge/bench"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, Logger, LogLevel, Option, Random, Redacted, Schedule } from "effect"
 import { EmbeddedPostgres, PgLeaderGate } from "../src/index.js"
 import * as LeaderProcess from "../test/fixtures/LeaderProcess.js"
-import {
-  type Case,
-  isQuick,
-  median,
-  percentile,
-  printTable,
-  type Result,
-  writeResult
-} from "./internal/results.js"
 
 const quick = isQuick()
 const runs = quick ? 3 : 20

@@ -3,11 +3,8 @@
  * embedded server, with pool settings the environment can override; and a connection check that
  * says what is wrong instead of hanging.
  */
-import type { EmbeddedPostgres } from "@converge/pg"
 import { PgDatabase } from "@converge/pg"
 import { SqlClient } from "@effect/sql"
-import type { PgClient } from "@effect/sql-pg"
-import type { ConfigError, Layer } from "effect"
 import { Effect } from "effect"
 
 // #region layer
@@ -15,10 +12,7 @@ import { Effect } from "effect"
  * `DATABASE_URL` when it is set; otherwise an embedded Postgres that lives as long as the layer,
  * with database `orders` created on it. `CONVERGE_DB_*` variables override the settings below.
  */
-export const DatabaseLive: Layer.Layer<
-  PgClient.PgClient | SqlClient.SqlClient,
-  PgDatabase.ConnectError | ConfigError.ConfigError | EmbeddedPostgres.EmbeddedPostgresError
-> = PgDatabase.layerFromEnvOrEmbedded({
+export const DatabaseLive = PgDatabase.layerFromEnvOrEmbedded({
   database: "orders",
   applicationName: "orders",
   poolSize: 5,

@@ -209,16 +209,22 @@ export interface EmbeddedDefault extends Settings {
 }
 
 /**
+ * Why `layerFromEnvOrEmbedded` could not be built. A name of its own, so that declaration output
+ * can name the type of a layer or program built on it without importing `EmbeddedPostgres`.
+ */
+export type FromEnvOrEmbeddedError =
+  | ConnectError
+  | ConfigError.ConfigError
+  | EmbeddedPostgres.EmbeddedPostgresError
+
+/**
  * The "embedded default" of apps: `DATABASE_URL` when set (as `layerConfig`), else an
  * `EmbeddedPostgres` server started for as long as the layer lives, with `database` created on
  * it if missing. Pool settings come from the environment over `options` either way.
  */
 export const layerFromEnvOrEmbedded = (
   options: EmbeddedDefault = {}
-): Layer.Layer<
-  PgClient.PgClient | SqlClient.SqlClient,
-  ConnectError | ConfigError.ConfigError | EmbeddedPostgres.EmbeddedPostgresError
-> => {
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, FromEnvOrEmbeddedError> => {
   const { database = "converge", embedded, ...defaults } = options
   return Layer.unwrapScoped(
     Effect.gen(function* () {

@@ -58,10 +58,11 @@ export class InvalidLockKeyError extends Data.TaggedError("InvalidLockKeyError")
   readonly message: string
 }> {}
 
-/** A write carried a term that is no longer the latest: a newer leader has been elected since. */
+/** A write carried a term that is no longer the latest: a newer leader has been elected since (or none ever was). */
 export class StaleTermError extends Data.TaggedError("StaleTermError")<{
   readonly lockKey: bigint
   readonly term: number
+  /** The latest term of `lockKey`; 0 when no leader has been elected on it yet. */
   readonly currentTerm: number
   readonly message: string
 }> {}
@@ -227,7 +228,9 @@ export const layer = (options: Options): Layer.Layer<LeaderGate.LeaderGate, Inva
  * `lockKey`. Run it inside the write's transaction: it takes a share lock on the term row, so a new
  * leader's acquisition waits for that transaction to finish, and every later check sees the new term.
  * Keep such transactions short: a new leader waits at most five `checkTimeout`s for them, then
- * gives the lock up and tries again.
+ * gives the lock up and tries again. Before any gate has led on `lockKey` (no row for it, or no
+ * `termsTable` at all on a database where no gate ever led) no term is current: every term is
+ * stale, with `currentTerm` 0. It only reads, so it needs no `CREATE` privilege.
  */
 export const assertTerm = (
   lockKey: bigint | number,
@@ -236,9 +239,24 @@ export const assertTerm = (
   Effect.gen(function* () {
     const key = yield* validateLockKey(lockKey)
     const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ readonly term: string }>`
-      select term from ${sql(termsTable)} where lock_key = ${key.toString()}::bigint for share`
-    const currentTerm = rows[0] === undefined ? 0 : Number(rows[0].term)
+    // Checked first: a query on a missing table would fail and abort the caller's transaction.
+    const [table] = yield* sql<{ readonly present: boolean }>`
+      select to_regclass(${termsTable}) is not null as present`
+    const rows =
+      table?.present === true
+        ? yield* sql<{ readonly term: string }>`
+            select term from ${sql(termsTable)} where lock_key = ${key.toString()}::bigint for share`
+        : []
+    const latest = rows[0]
+    if (latest === undefined) {
+      return yield* new StaleTermError({
+        lockKey: key,
+        term,
+        currentTerm: 0,
+        message: `Term ${term} of lock ${key} is stale: no leader has been elected on that lock yet`
+      })
+    }
+    const currentTerm = Number(latest.term)
     if (currentTerm !== term) {
       return yield* new StaleTermError({
         lockKey: key,

@@ -219,3 +219,56 @@ layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
     )
   }
 )
+
+layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
+  "PgLeaderGate.assertTerm on a database where no gate has led",
+  (it) => {
+    it.scoped("every term is stale until a gate leads on the lock, and the transaction stays usable", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const { url } = yield* TestPostgres.TestPostgres
+        const lockKey = 8
+        const expectNoLeaderYet = (term: number) =>
+          Effect.gen(function* () {
+            const error = yield* Effect.flip(PgLeaderGate.assertTerm(lockKey, term))
+            assert.strictEqual(error._tag, "StaleTermError")
+            assert.deepInclude(error, { lockKey: 8n, term, currentTerm: 0 })
+            assert.include(error.message, "no leader has been elected")
+          })
+
+        const [terms] = yield* sql<{ readonly missing: boolean }>`
+          select to_regclass(${PgLeaderGate.termsTable}) is null as missing`
+        assert.isTrue(terms?.missing)
+        yield* expectNoLeaderYet(0)
+        yield* expectNoLeaderYet(1)
+        // The check itself did not fail in Postgres: a write that handles the refusal goes on in its transaction.
+        const handled = yield* sql.withTransaction(
+          PgLeaderGate.assertTerm(lockKey, 1).pipe(
+            Effect.as("written"),
+            Effect.catchTag("StaleTermError", () =>
+              Effect.map(
+                sql<{ readonly outcome: string }>`select 'refused' as outcome`,
+                (rows) => rows[0]?.outcome
+              )
+            )
+          )
+        )
+        assert.strictEqual(handled, "refused")
+
+        // A gate leads on another lock: the table exists now, yet no leader was elected on this lock.
+        const other = yield* PgLeaderGate.make({ url, lockKey: 9, checkInterval: "50 millis", name: "other" })
+        yield* awaitLeading(other, true, "the gate on the other lock to lead")
+        yield* expectNoLeaderYet(0)
+
+        const gate = yield* PgLeaderGate.make({ url, lockKey, checkInterval: "50 millis", name: "first" })
+        yield* awaitLeading(gate, true, "the gate to lead")
+        assert.strictEqual(yield* gate.term, 1)
+        yield* PgLeaderGate.assertTerm(lockKey, 1)
+        assert.deepInclude(yield* Effect.flip(PgLeaderGate.assertTerm(lockKey, 0)), {
+          term: 0,
+          currentTerm: 1
+        })
+      })
+    )
+  }
+)

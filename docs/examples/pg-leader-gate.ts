@@ -4,9 +4,9 @@
  * deposed leader that arrives late is refused.
  */
 import type { LeaderGate } from "@converge/core"
-import { PgLeaderGate } from "@converge/pg"
+import { PgDatabase, PgLeaderGate } from "@converge/pg"
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 
 // #region gate
 /** The advisory lock key that every replica of the billing app shares. */
@@ -16,6 +16,16 @@ export const billingLock = 7_300_001
 export const startGate = (url: string, replica: string) =>
   PgLeaderGate.make({ url, lockKey: billingLock, name: `billing-${replica}` })
 // #endregion gate
+
+// #region from-client
+/**
+ * The gate as a layer on the app's own database, with no URL to pass: it elects wherever the
+ * `PgClient` connects, `DATABASE_URL` or the embedded server.
+ */
+export const BillingLive = PgLeaderGate.layerFromClient({ lockKey: billingLock, name: "billing" }).pipe(
+  Layer.provideMerge(PgDatabase.layerFromEnvOrEmbedded({ database: "billing" }))
+)
+// #endregion from-client
 
 // #region fenced
 /** The charges table: which invoice was charged, under which term. */

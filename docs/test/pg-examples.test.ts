@@ -5,13 +5,14 @@
  * poll the server's own activity views.
  */
 import * as Net from "node:net"
-import type { LeaderGate } from "@converge/core"
+import { LeaderGate } from "@converge/core"
 import { Notifications } from "@converge/pg"
 import { TestDatabase } from "@converge/testing"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import {
   ConfigProvider,
+  Context,
   Deferred,
   Duration,
   Effect,
@@ -383,6 +384,43 @@ describe("pg-leader-gate", () => {
           ])
         }),
       testTimeout
+    )
+  })
+
+  layer(TestDatabase.layer, blockOptions)("a replica on the database of its PgClient", (it) => {
+    it.scoped(
+      "with DATABASE_URL set, BillingLive elects on that database and leads with term 1",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const { url } = yield* TestDatabase.TestDatabase
+          const context = yield* Layer.build(LeaderGateExample.BillingLive).pipe(
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["DATABASE_URL", url]])))
+          )
+          const gate = yield* awaitLeading(Context.get(context, LeaderGate.LeaderGate), "the replica to lead")
+          expect(yield* gate.term).toBe(1)
+          expect(
+            yield* sql`SELECT lock_key::int AS "lockKey", term::int AS term FROM converge_leader_terms`
+          ).toEqual([{ lockKey: LeaderGateExample.billingLock, term: 1 }])
+        }),
+      testTimeout
+    )
+
+    it.scoped(
+      "without DATABASE_URL, BillingLive starts an embedded Postgres and leads on its database billing",
+      () =>
+        Effect.gen(function* () {
+          const context = yield* Layer.build(LeaderGateExample.BillingLive).pipe(
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+          )
+          const gate = yield* awaitLeading(Context.get(context, LeaderGate.LeaderGate), "the replica to lead")
+          expect(yield* gate.term).toBe(1)
+          const appSql = Context.get(context, SqlClient.SqlClient)
+          expect(
+            yield* appSql`SELECT current_database() AS database, term::int AS term FROM converge_leader_terms`
+          ).toEqual([{ database: "billing", term: 1 }])
+        }),
+      embeddedStartTimeout
     )
   })
 })

@@ -26,15 +26,24 @@
 import { Backoff, LeaderGate, Metrics, RetryPolicy } from "@converge/core"
 import type { SqlError } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import type { Redacted, Scope } from "effect"
 import { Clock, Data, Duration, Effect, Layer, Metric, Ref, Schedule, SubscriptionRef } from "effect"
+import type pg from "pg"
 import * as ConnectionSettings from "./internal/connectionSettings.js"
 import * as DedicatedConnection from "./internal/dedicatedConnection.js"
 
 /** Settings of a gate; only `url` and `lockKey` are required. */
-export interface Options {
+export interface Options extends ClientOptions {
   /** The database to elect on; every gate of one group must use the same database. */
   readonly url: string | Redacted.Redacted<string>
+}
+
+/**
+ * Settings of a gate that elects on the database of the `PgClient` in context (`makeFromClient`,
+ * `layerFromClient`): those of `Options` but `url`; only `lockKey` is required.
+ */
+export interface ClientOptions {
   /** The advisory lock key (a signed 64-bit integer) that gates of one group share. */
   readonly lockKey: bigint | number
   /**
@@ -71,13 +80,34 @@ export class StaleTermError extends Data.TaggedError("StaleTermError")<{
 export const termsTable = "converge_leader_terms"
 
 /**
- * Starts a gate: it connects, waits as a standby until it takes the lock, leads until the lock or
- * the connection is lost, and starts over. It never fails once started (connection problems are
- * logged and retried with backoff). Closing the scope steps down and releases the lock. Its
- * timers run on the real clock, since they pace real I/O.
+ * Starts a gate on the database at `options.url`: it connects, waits as a standby until it takes
+ * the lock, leads until the lock or the connection is lost, and starts over. It never fails once
+ * started (connection problems are logged and retried with backoff). Closing the scope steps down
+ * and releases the lock. Its timers run on the real clock, since they pace real I/O.
  */
 export const make = (
   options: Options
+): Effect.Effect<LeaderGate.LeaderGate.Service, InvalidLockKeyError, Scope.Scope> =>
+  start(options, (applicationName) =>
+    ConnectionSettings.fromUrl(ConnectionSettings.reveal(options.url), applicationName)
+  )
+
+/**
+ * Starts a gate as `make` does, on the database of the `PgClient` in context: its dedicated
+ * connection reuses the client's connection settings (host, port, database, user, password, TLS),
+ * not its pool. For apps whose `PgClient` has no URL to pass on, such as
+ * `PgDatabase.layerFromEnvOrEmbedded` on its embedded server.
+ */
+export const makeFromClient = (
+  options: ClientOptions
+): Effect.Effect<LeaderGate.LeaderGate.Service, InvalidLockKeyError, Scope.Scope | PgClient.PgClient> =>
+  Effect.flatMap(PgClient.PgClient, (client) =>
+    start(options, (applicationName) => ConnectionSettings.fromPgClientConfig(client.config, applicationName))
+  )
+
+const start = (
+  options: ClientOptions,
+  connectionConfig: (applicationName: string) => pg.ClientConfig
 ): Effect.Effect<LeaderGate.LeaderGate.Service, InvalidLockKeyError, Scope.Scope> =>
   Effect.gen(function* () {
     const lockKey = yield* validateLockKey(options.lockKey)
@@ -91,7 +121,7 @@ export const make = (
     )
     const keepAliveIdleSeconds = Math.ceil(deadClientSeconds / 2)
     const connectionOptions: DedicatedConnection.Options = {
-      config: ConnectionSettings.fromUrl(ConnectionSettings.reveal(options.url), `converge-leader/${name}`),
+      config: connectionConfig(`converge-leader/${name}`),
       connectTimeout: checkTimeout,
       keepAliveIdle: Duration.seconds(keepAliveIdleSeconds)
     }
@@ -222,6 +252,12 @@ export const make = (
 /** The core `LeaderGate` service, elected through Postgres as `make` describes. */
 export const layer = (options: Options): Layer.Layer<LeaderGate.LeaderGate, InvalidLockKeyError> =>
   Layer.scoped(LeaderGate.LeaderGate, make(options))
+
+/** The core `LeaderGate` service, elected on the database of the `PgClient` in context (`makeFromClient`). */
+export const layerFromClient = (
+  options: ClientOptions
+): Layer.Layer<LeaderGate.LeaderGate, InvalidLockKeyError, PgClient.PgClient> =>
+  Layer.scoped(LeaderGate.LeaderGate, makeFromClient(options))
 
 /**
  * Fencing for a write: fails with `StaleTermError` unless `term` is still the latest term of

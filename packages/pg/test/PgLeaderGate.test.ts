@@ -1,7 +1,7 @@
-import { type LeaderGate, RetryPolicy } from "@converge/core"
+import { LeaderGate, RetryPolicy } from "@converge/core"
 import { SqlClient } from "@effect/sql"
 import { assert, layer } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Option, Schedule, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import { PgLeaderGate } from "../src/index.js"
 import * as LeaderProcess from "./fixtures/LeaderProcess.js"
 import * as TcpProxy from "./fixtures/TcpProxy.js"
@@ -206,6 +206,30 @@ layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
           yield* Fiber.join(work).pipe(within(5, "the leader's work to end")),
           Option.none()
         )
+      })
+    )
+
+    it.scoped("gates built from the PgClient in context elect on its database: exactly one leads", () =>
+      Effect.gen(function* () {
+        const options = { lockKey: 6, checkInterval: "50 millis" } as const
+        const first = yield* PgLeaderGate.makeFromClient({ ...options, name: "client-first" })
+        const fromLayer = yield* Layer.build(
+          PgLeaderGate.layerFromClient({ ...options, name: "client-second" })
+        )
+        const second = Context.get(fromLayer, LeaderGate.LeaderGate)
+        const leaderName = yield* Effect.raceFirst(
+          awaitLeading(first, true, "the first gate to lead").pipe(Effect.as("client-first")),
+          awaitLeading(second, true, "the second gate to lead").pipe(Effect.as("client-second"))
+        )
+        const [leader, standby, standbyName] =
+          leaderName === "client-first" ? [first, second, "client-second"] : [second, first, "client-first"]
+        // Found on this database by application name: the standby competes here, not elsewhere.
+        yield* awaitLockAttempt(standbyName)
+        yield* awaitLockAttempt(standbyName)
+        assert.isTrue(yield* leader.isLeader.get)
+        assert.isFalse(yield* standby.isLeader.get)
+        assert.strictEqual(yield* leader.term, 1)
+        yield* PgLeaderGate.assertTerm(options.lockKey, 1)
       })
     )
 

@@ -33,18 +33,6 @@ const subscribe = (notifications: Notifications.Notifications.Service, channel: 
     }
   })
 
-const terminateListener = (applicationName: string) =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ readonly terminated: boolean }>`
-      select pg_terminate_backend(pid) as terminated from pg_stat_activity
-      where application_name = ${applicationName} and datname = current_database()`
-    assert.deepStrictEqual(
-      rows.map((row) => row.terminated),
-      [true]
-    )
-  })
-
 layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
   "Notifications on a real Postgres",
   (it) => {
@@ -95,7 +83,7 @@ layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
             new Notifications.Resubscribed({ channel: "jobs", subscription: 1 })
           )
 
-          yield* terminateListener("listen-terminated")
+          yield* TestPostgres.terminateSession("listen-terminated")
           assert.deepStrictEqual(
             yield* subscription.next,
             new Notifications.Resubscribed({ channel: "jobs", subscription: 2 })

@@ -55,18 +55,6 @@ const awaitLockAttempt = (name: string) =>
     )
   })
 
-const terminateBackendOf = (name: string) =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ readonly terminated: boolean }>`
-      select pg_terminate_backend(pid) as terminated from pg_stat_activity
-      where application_name = ${applicationName(name)} and datname = current_database()`
-    assert.deepStrictEqual(
-      rows.map((row) => row.terminated),
-      [true]
-    )
-  })
-
 layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
   "PgLeaderGate on a real Postgres",
   (it) => {
@@ -121,7 +109,7 @@ layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
           yield* Deferred.await(started)
           const leaderTerm = yield* leader.term
 
-          yield* terminateBackendOf("terminated")
+          yield* TestPostgres.terminateSession(applicationName("terminated"))
           yield* awaitLeading(leader, false, "the terminated leader to step down")
           assert.deepStrictEqual(
             yield* Fiber.join(work).pipe(within(5, "the leader's work to end")),
@@ -174,7 +162,7 @@ layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
           const standby = yield* PgLeaderGate.make({ ...options, name: "patient" })
           yield* awaitLockAttempt("patient")
 
-          yield* terminateBackendOf("cut")
+          yield* TestPostgres.terminateSession(applicationName("cut"))
           yield* awaitLeading(standby, true, "the standby to lead")
           yield* awaitLockAttempt("cut")
           assert.isFalse(yield* cut.isLeader.get)

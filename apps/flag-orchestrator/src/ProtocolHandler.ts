@@ -14,10 +14,10 @@
  * A handler holds the half-received payload of one connection. It performs no I/O; build a new one
  * with `make` for every connection or poll so a half transfer never leaks into the next.
  */
-import { Data, type Option } from "effect"
+import { Data, Either, type Option } from "effect"
 import * as ChangeSet from "./ChangeSet.js"
 import * as FallbackDirective from "./FallbackDirective.js"
-import type { Event } from "./Protocol.js"
+import * as Protocol from "./Protocol.js"
 import * as Selector from "./Selector.js"
 
 /** Why an event was ignored. */
@@ -54,7 +54,7 @@ export const defaultOptions: Options = { kinds: new Set(["flag", "segment"]) }
 
 /** A per-connection protocol handler; `process` takes events in arrival order. */
 export interface ProtocolHandler {
-  readonly process: (event: Event) => Action
+  readonly process: (event: Protocol.Event) => Action
 }
 
 type PendingIntent = "none-yet" | "full" | "partial"
@@ -76,7 +76,7 @@ export const make = (options: Options = defaultOptions): ProtocolHandler => {
     return pending
   }
 
-  const process = (event: Event): Action => {
+  const process = (event: Protocol.Event): Action => {
     switch (event._tag) {
       case "ServerIntent": {
         updates = []
@@ -132,9 +132,19 @@ export const make = (options: Options = defaultOptions): ProtocolHandler => {
 
 /** Runs `events` (e.g. one polling body) through a fresh handler and returns every action in order. */
 export const processAll = (
-  events: Iterable<Event>,
+  events: Iterable<Protocol.Event>,
   options: Options = defaultOptions
 ): ReadonlyArray<Action> => {
   const handler = make(options)
   return Array.from(events, handler.process)
 }
+
+/** The actions of an HTTP 304 poll response: the `None` change set (the data is current). */
+export const notModified: ReadonlyArray<Action> = [Action.ChangeSet({ changeSet: ChangeSet.none })]
+
+/** Decodes a polling body and runs it through a fresh handler; a bad body yields its error and no actions. */
+export const processPollingBody = (
+  body: string,
+  options: Options & Protocol.DecodeOptions = { ...defaultOptions, ...Protocol.defaultDecodeOptions }
+): Either.Either<ReadonlyArray<Action>, Protocol.DecodeError> =>
+  Either.map(Protocol.decodePollingBody(body, options), (events) => processAll(events, options))

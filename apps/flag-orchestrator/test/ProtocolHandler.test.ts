@@ -186,4 +186,18 @@ describe("ProtocolHandler", () => {
       ChangeSet.ChangeSet.Partial({ selector: Selector.make("s4", 4), updates: [putUpdate("a", 4)] })
     ])
   })
+
+  it("a 304 poll response is the None change set; a bad polling body yields an error and no actions", () => {
+    expect(changeSets(ProtocolHandler.notModified)).toEqual([ChangeSet.none])
+    const bad = ProtocolHandler.processPollingBody(
+      '{"events":[{"event":"put-object","data":{"kind":"flag"}}]}'
+    )
+    expect(Either.getOrThrow(Either.flip(bad))._tag).toBe("MalformedEventError")
+    const tooBig = ProtocolHandler.processPollingBody('{"events":[]}', {
+      ...ProtocolHandler.defaultOptions,
+      maxPayloadBytes: 4
+    })
+    expect(Either.getOrThrow(Either.flip(tooBig))._tag).toBe("PayloadTooLargeError")
+    expect(Either.getOrThrow(ProtocolHandler.processPollingBody('{"events":[]}'))).toEqual([])
+  })
 })

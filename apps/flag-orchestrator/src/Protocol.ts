@@ -128,7 +128,8 @@ const describeIssue = (error: ParseResult.ParseError): string => {
   const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
   if (first === undefined) return "unexpected shape"
   const path = first.path.length === 0 ? "data" : `data.${first.path.join(".")}`
-  const issue = first.message.length > 120 ? `${first.message.slice(0, 120)}…` : first.message
+  const expectation = first.message.replace(/, actual [\s\S]*$/, "")
+  const issue = expectation.length > 120 ? `${expectation.slice(0, 120)}…` : expectation
   return `${path}: ${issue}`
 }
 

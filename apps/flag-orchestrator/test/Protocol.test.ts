@@ -72,7 +72,8 @@ describe("Protocol.decodeRawEvent", () => {
     expect(error._tag).toBe("MalformedEventError")
     expect(error.category).toBe("malformed-event")
     expect(error.message).toContain("put-object")
-    expect(error.message).toContain("data.version")
+    expect(error.message).toBe("malformed put-object event: data.version: Expected number")
+    expect(error.message).not.toContain("two")
   })
 
   it("rejects a server-intent without payloads or with an unknown intent code", () => {

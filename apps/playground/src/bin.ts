@@ -5,7 +5,7 @@
  */
 import { NodeMain, Tracing } from "@converge/http"
 import { EmbeddedPostgres } from "@converge/pg"
-import { Command, Options } from "@effect/cli"
+import { Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { Config, Duration, Effect, Layer, Logger, Option, Redacted, Schema } from "effect"
@@ -19,17 +19,23 @@ const port = Options.integer("port").pipe(
   )
 )
 const items = Options.integer("items").pipe(
-  Options.withSchema(Schema.Number.pipe(Schema.between(1, 999))),
+  Options.withSchema(Schema.Number.pipe(Schema.between(1, 999, { message: () => "must be from 1 to 999" }))),
   Options.withDefault(50),
   Options.withDescription("Items in the desired set at start (1 to 999)")
 )
 const failureRate = Options.float("failure-rate").pipe(
-  Options.withSchema(Schema.Number.pipe(Schema.greaterThanOrEqualTo(0), Schema.lessThan(1))),
+  Options.withSchema(
+    Schema.Number.pipe(
+      Schema.greaterThanOrEqualTo(0),
+      Schema.lessThan(1),
+      Schema.annotations({ message: () => "must be at least 0 and below 1" })
+    )
+  ),
   Options.withDefault(0.2),
   Options.withDescription("Chance (0 to 1) that a reconcile fails on purpose, to show retries")
 )
 const churnEvery = Options.integer("churn-every-ms").pipe(
-  Options.withSchema(Schema.NonNegative),
+  Options.withSchema(Schema.NonNegative.annotations({ message: () => "must be 0 or more" })),
   Options.withDefault(2000),
   Options.withDescription("How often the desired set changes, in milliseconds; 0 turns churn off")
 )
@@ -72,4 +78,9 @@ const command = Command.make(
 
 const cli = Command.run(command, { name: "converge-playground", version: "0.0.0" })
 
-cli(process.argv).pipe(Effect.provide(Layer.merge(NodeContext.layer, Logger.pretty)), NodeMain.runMain)
+cli(process.argv).pipe(
+  // The CLI has already printed what was wrong with the command line; just exit with 1.
+  Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => process.exit(1))),
+  Effect.provide(Layer.merge(NodeContext.layer, Logger.pretty)),
+  NodeMain.runMain
+)

@@ -86,6 +86,17 @@ describe("playground", () => {
       }).pipe(Effect.scoped)
   )
 
+  it.live("rejects a bad option with a clear message and exit code 1, starting nothing", () =>
+    Effect.gen(function* () {
+      const playground = yield* startPlayground(["--items", "0"], {})
+      const exit = yield* playground.exit
+      const output = yield* playground.recentOutput
+      expect(exit.code).toBe(1)
+      expect(output.map((line) => line.text)).toContain("must be from 1 to 999")
+      expect(output.some((line) => line.text.includes("Embedded Postgres"))).toBe(false)
+    }).pipe(Effect.scoped)
+  )
+
   layer(TestDatabase.layer, { timeout: Duration.minutes(1), excludeTestServices: true })(
     "with DATABASE_URL",
     (it) => {

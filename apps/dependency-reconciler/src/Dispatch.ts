@@ -177,5 +177,9 @@ export const dispatch = (
     return { _tag: "Dispatched", hops } as const
   })
 
-const errorMessage = (error: unknown): string =>
-  error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+// SqlError's own message is generic: the server's message is on its cause.
+const errorMessage = (error: unknown): string => {
+  if (!(error instanceof Error)) return String(error)
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ""
+  return `${error.name}: ${error.message}${cause}`
+}

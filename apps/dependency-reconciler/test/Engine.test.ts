@@ -34,18 +34,6 @@ describe("Completion, Dispatch and Claims", () => {
       })
     )
 
-    it.effect("an event's insert NOTIFYs its id on the completion channel", () =>
-      Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
-        const flow = yield* stage([{ name: "a" }], [])
-        const [trigger] = yield* sql<{ readonly enabled: string }>`
-          SELECT tgenabled AS enabled FROM pg_trigger WHERE tgname = 'deps_completion_events_notify'`
-        expect(trigger?.enabled).toBe("O")
-        const eventId = yield* Completion.complete(flow.id("a"), "succeeded")
-        expect(Number(eventId)).toBeGreaterThan(0)
-      })
-    )
-
     it.effect("replaying an event applies each edge exactly once", () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient

@@ -163,6 +163,9 @@ describe("Completion, Dispatch and Claims", () => {
           yield* Completion.complete(flow.id("a"), "succeeded")
           yield* drain(flow.flowId)
           expect(yield* states(flow.flowId)).toEqual({ a: "succeeded", b: "runnable", c: "runnable" })
+          // A worker took c (as Claims.claimRunnable would); a late success must not make it runnable again.
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`UPDATE deps_executions SET state = 'running' WHERE id = ${flow.id("c")}`
           yield* Completion.complete(flow.id("b"), "succeeded")
           yield* drain(flow.flowId)
           expect(yield* group(flow.id("c"))).toEqual({
@@ -170,7 +173,8 @@ describe("Completion, Dispatch and Claims", () => {
             not_succeeded: 0,
             decision: "satisfied"
           })
-          expect((yield* states(flow.flowId)).c).toBe("runnable")
+          expect((yield* states(flow.flowId)).c).toBe("running")
+          expect((yield* events(flow.flowId)).map((event) => event.name)).toEqual(["a", "b"])
         })
     )
 

@@ -119,13 +119,18 @@ const applyEdge = (
     }
     if (group.on_satisfied === "cancel_remaining") {
       const reason = `group of execution ${downstreamId} decided ${decided} (${group.policy}); remaining upstreams cancelled`
+      // Siblings are locked in id order so that hops cancelling overlapping sets do not deadlock.
       const cancelled = yield* sql<{ readonly id: string }>`
-        UPDATE deps_executions e SET state = 'cancelled', finished_at = clock_timestamp(), cancel_reason = ${reason}
-        FROM deps_edges d
-        WHERE d.downstream_id = ${downstreamId} AND e.id = d.upstream_id
-          AND e.state IN ('blocked', 'runnable', 'running')
-        RETURNING e.id::text AS id`
-      for (const sibling of cancelled) eventsWritten.push(yield* insertEvent(sibling.id, "cancelled", labels))
+        UPDATE deps_executions SET state = 'cancelled', finished_at = clock_timestamp(), cancel_reason = ${reason}
+        WHERE id IN (
+          SELECT e.id FROM deps_executions e JOIN deps_edges d ON e.id = d.upstream_id
+          WHERE d.downstream_id = ${downstreamId} AND e.state IN ('blocked', 'runnable', 'running')
+          ORDER BY e.id FOR UPDATE OF e
+        )
+        RETURNING id::text AS id`
+      // RETURNING has no order: write the siblings' events in execution id order.
+      const byId = [...cancelled].sort((left, right) => Number(BigInt(left.id) - BigInt(right.id)))
+      for (const sibling of byId) eventsWritten.push(yield* insertEvent(sibling.id, "cancelled", labels))
     }
     return { downstreamId, applied: true, decided, eventsWritten }
   })

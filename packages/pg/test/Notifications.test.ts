@@ -1,4 +1,3 @@
-import { RetryPolicy } from "@converge/core"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { assert, layer } from "@effect/vitest"
@@ -6,15 +5,6 @@ import { Cause, Duration, Effect, Exit, Queue, Redacted, Stream } from "effect"
 import { Notifications } from "../src/index.js"
 import * as TcpProxy from "./fixtures/TcpProxy.js"
 import * as TestPostgres from "./fixtures/TestPostgres.js"
-
-const fastReconnect = new RetryPolicy.RetryPolicy({
-  initialDelayMs: 20,
-  multiplier: 2,
-  maxDelayMs: 200,
-  maxAttempts: 0,
-  jitter: new RetryPolicy.Jitter({ fraction: 0, mode: "none" }),
-  nonRetryable: []
-})
 
 /** Consumes `listen(channel)` into a queue for the rest of the scope; `next` takes one event, bounded. */
 const subscribe = (notifications: Notifications.Notifications.Service, channel: string) =>
@@ -75,7 +65,7 @@ layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
         Effect.gen(function* () {
           const notifications = yield* Notifications.make({
             applicationName: "listen-terminated",
-            reconnect: fastReconnect
+            reconnect: TestPostgres.fastReconnect
           })
           const subscription = yield* subscribe(notifications, "jobs")
           assert.deepStrictEqual(
@@ -104,7 +94,7 @@ layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
         const throughProxy = yield* Notifications.make({
           watchdogInterval: "100 millis",
           watchdogTimeout: "300 millis",
-          reconnect: fastReconnect
+          reconnect: TestPostgres.fastReconnect
         }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(proxy.url) })))
         const direct = yield* Notifications.make()
         const subscription = yield* subscribe(throughProxy, "stall")

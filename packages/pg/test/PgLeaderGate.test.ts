@@ -7,17 +7,8 @@ import * as LeaderProcess from "./fixtures/LeaderProcess.js"
 import * as TcpProxy from "./fixtures/TcpProxy.js"
 import * as TestPostgres from "./fixtures/TestPostgres.js"
 
-const fastReconnect = new RetryPolicy.RetryPolicy({
-  initialDelayMs: 20,
-  multiplier: 2,
-  maxDelayMs: 200,
-  maxAttempts: 0,
-  jitter: new RetryPolicy.Jitter({ fraction: 0, mode: "none" }),
-  nonRetryable: []
-})
-
 // Reconnecting quickly, yet not before the standby's next attempt could come.
-const slowerReconnect = new RetryPolicy.RetryPolicy({ ...fastReconnect, initialDelayMs: 50 })
+const slowerReconnect = new RetryPolicy.RetryPolicy({ ...TestPostgres.fastReconnect, initialDelayMs: 50 })
 
 const within =
   (seconds: number, what: string) =>
@@ -99,7 +90,7 @@ layer(TestPostgres.layer, { timeout: 60_000, excludeTestServices: true })(
             lockKey,
             checkInterval: "50 millis",
             name: "standby",
-            reconnect: fastReconnect
+            reconnect: TestPostgres.fastReconnect
           })
           yield* awaitLockAttempt("standby")
           const started = yield* Deferred.make<void>()

@@ -13,15 +13,11 @@ const repositoryRoot = fileURLToPath(new URL("../../..", import.meta.url))
 const npmStart = (args: ReadonlyArray<string>) =>
   ProcessHarness.start({ command: "npm", args: ["start", "--", "--port", "0", ...args], cwd: repositoryRoot })
 
-/**
- * The playground's binary through the `tsx` CLI, as many users run TypeScript binaries. `tsx`
- * relays the signal it gets to its child, which the group signal already reached: the binary
- * must survive the duplicate and still shut down gracefully (`NodeMain.runMain`).
- */
+/** The playground's binary run directly, with the given environment. */
 const startPlayground = (args: ReadonlyArray<string>, env: Record<string, string>) =>
   ProcessHarness.start({
-    command: fileURLToPath(new URL("../../../node_modules/.bin/tsx", import.meta.url)),
-    args: ["src/bin.ts", "--port", "0", ...args],
+    command: process.execPath,
+    args: ["--import", "tsx", "src/bin.ts", "--port", "0", ...args],
     cwd: playgroundDir,
     env
   })

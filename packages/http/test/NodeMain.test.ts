@@ -61,6 +61,8 @@ describe("NodeMain.runMain", () => {
         const exit = yield* exited.pipe(Effect.timeout("30 seconds"))
         expect(exit).toEqual({ code: 0, signal: null })
         expect(output).toContain("finalized")
-      })
+      }),
+    // Starting a TypeScript child through tsx takes seconds on a loaded machine.
+    60_000
   )
 })

@@ -1,7 +1,7 @@
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Scope, Stream } from "effect"
 import { ProcessHarness } from "../src/index.js"
 
 const tsx = Path.resolve(import.meta.dirname, "../../../node_modules/.bin/tsx")
@@ -78,6 +78,12 @@ describe("ProcessHarness", () => {
   it.live("fails awaitReady after the deadline while the process stays unready, naming the last answer", () =>
     Effect.gen(function* () {
       const { running, readyz } = yield* startReadyServer({ READY_AFTER_MS: "600000" })
+      // Wait until it listens (a loaded machine may take seconds to start node), so the short
+      // deadline below measures only the unready period.
+      yield* running.output.pipe(
+        Stream.filter((line) => line.text.startsWith("listening on")),
+        Stream.runHead
+      )
       const error = yield* running.awaitReady(readyz, { timeout: "2 seconds" }).pipe(Effect.flip)
       assert.strictEqual(error.reason, "Timeout")
       assert.include(error.message, "answered 503")

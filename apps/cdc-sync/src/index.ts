@@ -1,0 +1,2 @@
+// The public surface grows as the modules land.
+export {}

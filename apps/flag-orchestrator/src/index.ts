@@ -8,5 +8,7 @@ export * as Protocol from "./Protocol.js"
 export * as ProtocolHandler from "./ProtocolHandler.js"
 /** The `(state, version)` selector and its `basis` query parameter. */
 export * as Selector from "./Selector.js"
+/** The contract between the orchestrator and its initializers and synchronizers. */
+export * as Source from "./Source.js"
 /** An immutable in-memory flag store applying change sets under version rules. */
 export * as Store from "./Store.js"

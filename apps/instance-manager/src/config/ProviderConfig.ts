@@ -1,0 +1,51 @@
+/**
+ * Which provider creates the instances: `simulated` (an in-memory cloud, the embedded default) or
+ * `process` (real local processes started from a command template).
+ */
+import { Duration, Schema } from "effect"
+import { DurationText } from "./DurationText.js"
+
+/** The simulated cloud's API token bucket: `burst` calls at once, refilled at `perSecond`. */
+export const ApiBucketConfig = Schema.Struct({
+  burst: Schema.Number.pipe(Schema.int(), Schema.greaterThanOrEqualTo(1)),
+  perSecond: Schema.Number.pipe(Schema.positive())
+})
+
+/** Settings of the simulated provider (all optional). */
+export const SimulatedProviderConfig = Schema.Struct({
+  type: Schema.Literal("simulated"),
+  createLatency: Schema.optionalWith(DurationText, { default: () => Duration.millis(50) }),
+  deleteLatency: Schema.optionalWith(DurationText, { default: () => Duration.millis(20) }),
+  describeLatency: Schema.optionalWith(DurationText, { default: () => Duration.millis(5) }),
+  /** Time from `pending` to `running` after a create returns. */
+  bootTime: Schema.optionalWith(DurationText, { default: () => Duration.seconds(5) }),
+  failureRate: Schema.optionalWith(
+    Schema.Number.pipe(Schema.between(0, 1, { message: () => "failureRate must be between 0 and 1" })),
+    { default: () => 0 }
+  ),
+  quota: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative())),
+  api: Schema.optionalWith(ApiBucketConfig, { default: () => ({ burst: 100, perSecond: 20 }) }),
+  throttle: Schema.optionalWith(Schema.Literal("wait", "reject"), { default: () => "wait" as const })
+})
+
+/** The type of `SimulatedProviderConfig`. */
+export type SimulatedProviderConfig = typeof SimulatedProviderConfig.Type
+
+/** Settings of the process provider: the command (argv) each instance runs, and the SIGTERM grace period. */
+export const ProcessProviderConfig = Schema.Struct({
+  type: Schema.Literal("process"),
+  command: Schema.NonEmptyArray(Schema.String),
+  gracePeriod: Schema.optionalWith(DurationText, { default: () => Duration.seconds(10) })
+})
+
+/** The type of `ProcessProviderConfig`. */
+export type ProcessProviderConfig = typeof ProcessProviderConfig.Type
+
+/** The provider names this version knows. */
+export const providerTypes = ["simulated", "process"] as const
+
+/** Either provider's settings, told apart by `type`. */
+export const ProviderConfig = Schema.Union(SimulatedProviderConfig, ProcessProviderConfig)
+
+/** The type of `ProviderConfig`. */
+export type ProviderConfig = typeof ProviderConfig.Type

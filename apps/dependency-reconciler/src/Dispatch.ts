@@ -5,8 +5,9 @@
  */
 import { ContentionRetry } from "@converge/pg"
 import { SqlClient, type SqlError } from "@effect/sql"
-import { Data, Effect } from "effect"
+import { Data, Effect, Metric } from "effect"
 import { type EventLabels, insertEvent } from "./Completion.js"
+import * as DepsMetrics from "./DepsMetrics.js"
 import type { Outcome } from "./Model.js"
 import * as Policy from "./Policy.js"
 
@@ -26,12 +27,16 @@ export class DispatchFailed extends Data.TaggedError("DispatchFailed")<{
 /** What applying one edge did. */
 export interface HopResult {
   readonly downstreamId: string
+  /** The stored name of the group's policy (`all_of`, `any_of`, `quorum`, `all_done`); empty if the group is missing. */
+  readonly policy: string
   /** False when the edge had already been applied (a replay or a racing dispatcher). */
   readonly applied: boolean
   /** The decision this hop made, if it made the group's one-shot decision. */
   readonly decided: "satisfied" | "impossible" | undefined
   /** Completion events this hop wrote (the downstream's `skipped`, sibling cancellations). */
   readonly eventsWritten: ReadonlyArray<string>
+  /** When this hop made the downstream runnable: milliseconds from the event's commit to then (database clock). */
+  readonly eligibleAfterMs: number | undefined
 }
 
 /** What dispatching an event did. */
@@ -52,6 +57,7 @@ interface EventRow {
   readonly namespace: string
   readonly instance_tag: string
   readonly dispatched: boolean
+  readonly attempts: number
 }
 
 interface GroupRow {
@@ -87,7 +93,15 @@ const applyEdge = (
       WHERE upstream_id = ${event.execution_id} AND downstream_id = ${downstreamId} AND applied_event_id IS NULL
       RETURNING 1 AS marked`
     if (group === undefined || marked.length === 0) {
-      return { downstreamId, applied: false, decided: undefined, eventsWritten: [] }
+      const policy = group?.policy ?? ""
+      return {
+        downstreamId,
+        policy,
+        applied: false,
+        decided: undefined,
+        eventsWritten: [],
+        eligibleAfterMs: undefined
+      }
     }
     const success = event.outcome === "succeeded"
     const counters: Policy.Counters = {
@@ -105,11 +119,26 @@ const applyEdge = (
       SET succeeded = ${counters.succeeded}, not_succeeded = ${counters.notSucceeded}, decision = ${decision},
           decided_at = CASE WHEN ${decided !== undefined} THEN clock_timestamp() ELSE decided_at END
       WHERE downstream_id = ${downstreamId}`
-    if (decided === undefined) return { downstreamId, applied: true, decided, eventsWritten: [] }
+    if (decided === undefined) {
+      return {
+        downstreamId,
+        policy: group.policy,
+        applied: true,
+        decided,
+        eventsWritten: [],
+        eligibleAfterMs: undefined
+      }
+    }
     const labels: EventLabels = { namespace: event.namespace, instanceTag: event.instance_tag }
     const eventsWritten: Array<string> = []
+    let eligibleAfterMs: number | undefined
     if (decided === "satisfied") {
-      yield* sql`UPDATE deps_executions SET state = 'runnable' WHERE id = ${downstreamId} AND state = 'blocked'`
+      const [eligible] = yield* sql<{ readonly after_ms: number }>`
+        UPDATE deps_executions SET state = 'runnable' WHERE id = ${downstreamId} AND state = 'blocked'
+        RETURNING (extract(epoch FROM clock_timestamp() - (
+          SELECT committed_at FROM deps_completion_events WHERE id = ${event.id}
+        )) * 1000)::float8 AS after_ms`
+      eligibleAfterMs = eligible?.after_ms
     } else {
       const skipped = yield* sql`
         UPDATE deps_executions SET state = 'skipped', finished_at = clock_timestamp(),
@@ -132,7 +161,7 @@ const applyEdge = (
       const byId = [...cancelled].sort((left, right) => Number(BigInt(left.id) - BigInt(right.id)))
       for (const sibling of byId) eventsWritten.push(yield* insertEvent(sibling.id, "cancelled", labels))
     }
-    return { downstreamId, applied: true, decided, eventsWritten }
+    return { downstreamId, policy: group.policy, applied: true, decided, eventsWritten, eligibleAfterMs }
   })
 
 /**
@@ -149,17 +178,25 @@ export const dispatch = (
     const sql = yield* SqlClient.SqlClient
     const [event] = yield* sql<EventRow>`
       SELECT id::text AS id, execution_id::text AS execution_id, outcome, namespace, instance_tag,
-             dispatched_at IS NOT NULL AS dispatched
+             dispatched_at IS NOT NULL AS dispatched, attempts
       FROM deps_completion_events WHERE id = ${eventId}`
     if (event === undefined) {
       return yield* new EventNotFound({ eventId, message: `No completion event ${eventId}` })
     }
     if (event.dispatched) return { _tag: "AlreadyDispatched" } as const
+    if (event.attempts > 0) yield* Metric.increment(DepsMetrics.dispatchRetriesTotal)
     const edges = yield* sql<{ readonly downstream_id: string }>`
       SELECT downstream_id::text AS downstream_id FROM deps_edges
       WHERE upstream_id = ${event.execution_id} ORDER BY downstream_id`
     const hops = yield* Effect.forEach(edges, (edge) =>
-      ContentionRetry.withContentionRetry(applyEdge(event, edge.downstream_id), options.contentionRetry)
+      ContentionRetry.withContentionRetry(applyEdge(event, edge.downstream_id), options.contentionRetry).pipe(
+        // Recorded once the hop committed, so a decision is counted once however often it is retried.
+        Effect.tap((hop) =>
+          hop.decided === undefined
+            ? Effect.void
+            : DepsMetrics.recordDecision(hop.policy, hop.decided, hop.eligibleAfterMs)
+        )
+      )
     ).pipe(
       Effect.tapError(
         (error) =>

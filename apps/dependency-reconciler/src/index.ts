@@ -2,13 +2,23 @@
 export * as Claims from "./Claims.js"
 /** Completing an execution: terminal transition and completion event in one transaction. */
 export * as Completion from "./Completion.js"
+/** The engine's metrics (`converge_deps_*`) and the engine's status for `/status`. */
+export * as DepsMetrics from "./DepsMetrics.js"
 /** Dispatching a completion event along its edges, one transaction per edge, exactly once per edge. */
 export * as Dispatch from "./Dispatch.js"
+/** The engine's runtime in one scoped effect: migrations, push dispatcher, sweeper. */
+export * as Engine from "./Engine.js"
+/** Cancelling a flow and reading it back with every execution and group. */
+export * as Flows from "./Flows.js"
 /** Execution states and outcomes. */
 export * as Model from "./Model.js"
 /** Dependency policies and their pure evaluation. */
 export * as Policy from "./Policy.js"
+/** The LISTEN/NOTIFY push dispatcher, replaying pending events on every (re)subscription. */
+export * as PushDispatcher from "./PushDispatcher.js"
 /** The engine's tables and migrations. */
 export * as Schema from "./Schema.js"
 /** Validating and staging a flow in one transaction. */
 export * as Staging from "./Staging.js"
+/** The stale-event sweeper on the core `Sweeper`. */
+export * as StaleSweeper from "./StaleSweeper.js"

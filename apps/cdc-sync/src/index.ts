@@ -1,2 +1,16 @@
-// The public surface grows as the modules land.
-export {}
+/** The configuration Schema: source, sinks, indexes with their relations, failure policy, batching. */
+export * as CdcConfig from "./config/CdcConfig.js"
+/** Reading a YAML configuration file with errors naming the file, the path and the expectation. */
+export * as ConfigFile from "./config/ConfigFile.js"
+/** A configuration problem found against the database, with its fix; `ConfigInvalid` carries them all. */
+export * as Problem from "./config/Problem.js"
+/** `validate-config`: the configuration checked against the live source database, reading only. */
+export * as Validation from "./config/Validation.js"
+/** What the source catalog says about a table: columns, primary key, replica identity, ownership. */
+export * as Catalog from "./schema/Catalog.js"
+/** An index resolved against the catalog: the tree of tables and joins its documents are built from. */
+export * as IndexPlan from "./schema/IndexPlan.js"
+/** Resolving a configured index into an `IndexPlan`, collecting every problem. */
+export * as Resolve from "./schema/Resolve.js"
+/** Server checks: wal_level, replication role, slot plugin, publication coverage and rights. */
+export * as SourceChecks from "./source/SourceChecks.js"

@@ -1,0 +1,110 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect } from "effect"
+import * as ConfigFile from "../src/config/ConfigFile.js"
+import { configYaml, ordersIndexYaml } from "./fixtures/shop.js"
+
+const failure = (text: string) => ConfigFile.parse("cdc.yaml", text).pipe(Effect.flip)
+
+describe("ConfigFile", () => {
+  it.effect("decodes snake_case YAML into the configuration, with defaults", () =>
+    Effect.gen(function* () {
+      const config = yield* ConfigFile.parse("cdc.yaml", configYaml(ordersIndexYaml))
+      expect(config.source).toEqual({ slot: "shop_slot", publication: "shop_pub", managePublication: true })
+      expect(config.sinks).toEqual({ stdout: { type: "stdout", pretty: false } })
+      expect(config.onError).toBe("stop")
+      expect(config.batch).toEqual({ maxChanges: 256, maxWaitMs: 50 })
+      expect(config.queueCapacity).toBe(1024)
+      const [orders] = config.indexes
+      expect(orders.softDelete).toBe("deleted_at")
+      expect(orders.relations.items).toEqual({
+        kind: "has_many",
+        table: "order_items",
+        foreignKey: "order_id",
+        fields: ["sku", "qty"],
+        orderBy: ["position"],
+        limit: 2
+      })
+      expect(orders.relations.tags).toMatchObject({
+        kind: "many_to_many",
+        sourceKey: "order_id",
+        targetKey: "tag_id"
+      })
+      expect(orders.relations.customer?.relations?.profile).toMatchObject({
+        kind: "has_one",
+        foreignKey: "customer_id"
+      })
+    })
+  )
+
+  it.effect("decodes a postgres sink and per-index on_error", () =>
+    Effect.gen(function* () {
+      const config = yield* ConfigFile.parse(
+        "cdc.yaml",
+        `
+on_error: skip
+sinks:
+  search: { type: postgres, schema: search_docs }
+indexes:
+  - { name: tags, table: tags, on_error: dead_letter }
+`
+      )
+      expect(config.sinks).toEqual({
+        search: { type: "postgres", schema: "search_docs", textSearchConfig: "simple" }
+      })
+      expect(config.onError).toBe("skip")
+      expect(config.indexes[0].onError).toBe("dead_letter")
+    })
+  )
+
+  it.effect("names the file, the path and the expectation on a wrong shape", () =>
+    Effect.gen(function* () {
+      const error = yield* failure(`
+indexes:
+  - name: orders
+    table: orders
+    relations:
+      items: { kind: has_many, table: order_items, foreign_key: order_id, limit: -1 }
+      owner: { kind: belongs_to, table: users }
+`)
+      expect(error._tag).toBe("ConfigFileError")
+      expect(error.message).toContain("cdc.yaml")
+      expect(error.message).toContain("indexes.0.relations.items.limit")
+      expect(error.message).toContain("expected a positive integer")
+      expect(error.message).toContain("indexes.0.relations.owner")
+      expect(error.message).toMatch(/foreign_key/)
+    })
+  )
+
+  it.effect("rejects an unknown key, bad YAML, no indexes and duplicate index names", () =>
+    Effect.gen(function* () {
+      expect((yield* failure("indexes:\n  - { name: a, table: a, colour: red }\n")).message).toContain(
+        "indexes.0.colour"
+      )
+      expect((yield* failure("indexes: [ { name: a\n")).message).toContain("not valid YAML")
+      expect((yield* failure("indexes: []\n")).message).toContain("indexes")
+      expect((yield* failure("indexes: [{ name: a, table: x }, { name: a, table: y }]\n")).message).toContain(
+        'the name "a" is used more than once'
+      )
+      expect((yield* failure("indexes: [{ name: a, table: 'bad name' }]\n")).message).toContain(
+        "expected a table name"
+      )
+    })
+  )
+
+  it.effect("DATABASE_URL overrides source.url", () =>
+    Effect.gen(function* () {
+      const config = yield* ConfigFile.parse(
+        "cdc.yaml",
+        "source: { url: postgres://a/b }\nindexes: [{ name: a, table: a }]\n"
+      )
+      const overridden = yield* ConfigFile.withEnvironment(config).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["DATABASE_URL", "postgres://c/d"]])))
+      )
+      expect(overridden.source.url).toBe("postgres://c/d")
+      const kept = yield* ConfigFile.withEnvironment(config).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+      )
+      expect(kept.source.url).toBe("postgres://a/b")
+    })
+  )
+})

@@ -5,10 +5,12 @@
 -- looks for live executions in a fresh snapshot. Two transactions that end a flow's last two
 -- executions at once are thereby serialized on the flow row: the second one sees the first's
 -- commit and marks the flow. Taking the flow lock last, at commit, after every execution row
--- lock the transaction needs, keeps it out of lock cycles with hops and cancels.
+-- lock the transaction needs, keeps it out of lock cycles with hops and cancels. The lock is FOR
+-- NO KEY UPDATE: completion-event inserts hold FOR KEY SHARE on the flow row (their foreign key),
+-- which FOR UPDATE would conflict with.
 CREATE FUNCTION deps_mark_flow_finished() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM 1 FROM deps_flows WHERE id = NEW.flow_id AND finished_at IS NULL FOR UPDATE;
+  PERFORM 1 FROM deps_flows WHERE id = NEW.flow_id AND finished_at IS NULL FOR NO KEY UPDATE;
   IF NOT FOUND THEN
     RETURN NULL;
   END IF;

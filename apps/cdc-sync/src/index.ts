@@ -1,4 +1,7 @@
 /** The configuration Schema: source, sinks, indexes with their relations, failure policy, batching. */
+
+/** A row change as logical decoding reports it (text values, old and new images). */
+export * as RowChange from "./capture/RowChange.js"
 export * as CdcConfig from "./config/CdcConfig.js"
 /** Reading a YAML configuration file with errors naming the file, the path and the expectation. */
 export * as ConfigFile from "./config/ConfigFile.js"
@@ -6,6 +9,12 @@ export * as ConfigFile from "./config/ConfigFile.js"
 export * as Problem from "./config/Problem.js"
 /** `validate-config`: the configuration checked against the live source database, reading only. */
 export * as Validation from "./config/Validation.js"
+/** The reverse mapping: which root ids a batch of row changes affects, through old and new row images. */
+export * as AffectedRoots from "./documents/AffectedRoots.js"
+/** Builds an index's documents for a set of root ids; reports the ids whose root is gone. */
+export * as DocumentBuilder from "./documents/DocumentBuilder.js"
+/** The one SQL query per index that builds nested documents for a set of root ids. */
+export * as DocumentQuery from "./documents/DocumentQuery.js"
 /** What the source catalog says about a table: columns, primary key, replica identity, ownership. */
 export * as Catalog from "./schema/Catalog.js"
 /** An index resolved against the catalog: the tree of tables and joins its documents are built from. */

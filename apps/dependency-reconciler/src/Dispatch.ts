@@ -187,7 +187,7 @@ export const dispatch = (
     if (event.attempts > 0) yield* Metric.increment(DepsMetrics.dispatchRetriesTotal)
     const edges = yield* sql<{ readonly downstream_id: string }>`
       SELECT downstream_id::text AS downstream_id FROM deps_edges
-      WHERE upstream_id = ${event.execution_id} ORDER BY downstream_id`
+      WHERE upstream_id = ${event.execution_id} ORDER BY deps_edges.downstream_id`
     const hops = yield* Effect.forEach(edges, (edge) =>
       ContentionRetry.withContentionRetry(applyEdge(event, edge.downstream_id), options.contentionRetry).pipe(
         // Recorded once the hop committed, so a decision is counted once however often it is retried.

@@ -184,7 +184,7 @@ export const get = (
         }
         const executions = yield* sql<ExecutionRow>`
           SELECT id::text AS id, name, state, cancel_reason, finished_at
-          FROM deps_executions WHERE flow_id = ${flowId} ORDER BY id`
+          FROM deps_executions e WHERE flow_id = ${flowId} ORDER BY e.id`
         const groups = yield* sql<GroupRow>`
           SELECT g.downstream_id::text AS downstream_id, e.name AS downstream, g.policy, g.quorum_k,
                  g.on_satisfied, g.total, g.succeeded, g.not_succeeded, g.decision, g.decided_at

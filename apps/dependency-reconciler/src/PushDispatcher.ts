@@ -80,7 +80,7 @@ export const replayPending = (
       const page = yield* sql<{ readonly id: string }>`
         SELECT id::text AS id FROM deps_completion_events
         WHERE dispatched_at IS NULL AND id > ${after}
-        ORDER BY id LIMIT ${pageSize}`
+        ORDER BY deps_completion_events.id LIMIT ${pageSize}`
       yield* Effect.forEach(page, (row) => dispatchEvent(row.id, options), {
         concurrency: options.concurrency ?? defaultConcurrency,
         discard: true

@@ -50,7 +50,7 @@ export const drain = (flowId: string) =>
     for (;;) {
       const [next] = yield* sql<{ readonly id: string }>`
         SELECT id::text AS id FROM deps_completion_events
-        WHERE flow_id = ${flowId} AND dispatched_at IS NULL ORDER BY id LIMIT 1`
+        WHERE flow_id = ${flowId} AND dispatched_at IS NULL ORDER BY deps_completion_events.id LIMIT 1`
       if (next === undefined) return dispatched
       yield* Dispatch.dispatch(next.id)
       dispatched++

@@ -1,5 +1,7 @@
 /** The configuration Schema: source, sinks, indexes with their relations, failure policy, batching. */
 
+/** WAL positions as bigints: parse and format `X/Y`. */
+export * as Lsn from "./capture/Lsn.js"
 /** A row change as logical decoding reports it (text values, old and new images). */
 export * as RowChange from "./capture/RowChange.js"
 export * as CdcConfig from "./config/CdcConfig.js"
@@ -21,5 +23,11 @@ export * as Catalog from "./schema/Catalog.js"
 export * as IndexPlan from "./schema/IndexPlan.js"
 /** Resolving a configured index into an `IndexPlan`, collecting every problem. */
 export * as Resolve from "./schema/Resolve.js"
+/** The postgres sink: a table per index with a generated, GIN-indexed tsvector; LSN-guarded upserts and tombstones. */
+export * as PostgresSink from "./sinks/PostgresSink.js"
+/** The sink contract: batched writes tagged with LSNs, per-document rejections, flush, seeded markers. */
+export * as Sink from "./sinks/Sink.js"
+/** The stdout sink: JSON lines written out on flush. */
+export * as StdoutSink from "./sinks/StdoutSink.js"
 /** Server checks: wal_level, replication role, slot plugin, publication coverage and rights. */
 export * as SourceChecks from "./source/SourceChecks.js"

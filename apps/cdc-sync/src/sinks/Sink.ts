@@ -1,0 +1,83 @@
+/**
+ * The contract between the pipeline and a destination of documents. A sink receives batches of
+ * writes (upserts and deletes, each tagged with the LSN of the source position it reflects),
+ * reports per-document rejections instead of failing the batch, and makes everything written so
+ * far durable on `flush`. The pipeline acknowledges a source position only after `flush`
+ * succeeded on every sink.
+ *
+ * ```text
+ *   pipeline ── write(batch) ──▶ Sink ──▶ WriteReport { rejected }   (on_error decides)
+ *            ── flush ─────────▶ Sink ──▶ durable                     (then ack the slot)
+ * ```
+ *
+ * A whole-batch failure (connection refused, 503, a missing table) is `SinkUnavailable`: the
+ * pipeline retries with backoff and acknowledges nothing meanwhile.
+ */
+import type { Effect } from "effect"
+import { Data } from "effect"
+import type { Lsn } from "../capture/Lsn.js"
+
+/** One document write: `json` is the document, or `null` to delete it. */
+export interface DocumentWrite {
+  readonly index: string
+  readonly id: string
+  readonly json: string | null
+  /** The source position this write reflects; a sink never lets an older one overwrite a newer one. */
+  readonly lsn: Lsn
+}
+
+/** A document the sink refused, and why. */
+export interface Rejection {
+  readonly index: string
+  readonly id: string
+  readonly json: string | null
+  readonly reason: string
+}
+
+/** What a write did: the rejected documents (everything else was written). */
+export interface WriteReport {
+  readonly rejected: ReadonlyArray<Rejection>
+}
+
+/** What a sink needs to know about an index to prepare for it. */
+export interface IndexSpec {
+  readonly name: string
+  /** Dot paths into the document to index for full-text search. */
+  readonly searchable: ReadonlyArray<string>
+}
+
+/** The sink cannot take the batch at all (transport down, refused, misconfigured); retry later. */
+export class SinkUnavailable extends Data.TaggedError("SinkUnavailable")<{
+  readonly sink: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** A destination of documents. */
+export interface Sink {
+  /** The sink's name in the configuration. */
+  readonly name: string
+  /** Creates what the indexes need (tables, mappings); idempotent. */
+  readonly ensureIndexes: (indexes: ReadonlyArray<IndexSpec>) => Effect.Effect<void, SinkUnavailable>
+  /** Writes a batch; per-document refusals come back in the report. */
+  readonly write: (writes: ReadonlyArray<DocumentWrite>) => Effect.Effect<WriteReport, SinkUnavailable>
+  /** Makes every write so far durable. */
+  readonly flush: Effect.Effect<void, SinkUnavailable>
+  /** Whether `index` was completely backfilled into this sink (a sink without durable state says false). */
+  readonly isSeeded: (index: string) => Effect.Effect<boolean, SinkUnavailable>
+  /** Records that `index` was completely backfilled from a snapshot at `lsn`. */
+  readonly markSeeded: (index: string, lsn: Lsn) => Effect.Effect<void, SinkUnavailable>
+  /** Forgets that `index` was backfilled (it is stale: TRUNCATE, slot loss), so the next start backfills it. */
+  readonly clearSeeded: (index: string) => Effect.Effect<void, SinkUnavailable>
+}
+
+/** Keeps, per index and id, only the write with the highest LSN (the later one on equal LSNs). */
+export const latestPerDocument = (writes: ReadonlyArray<DocumentWrite>): ReadonlyArray<DocumentWrite> => {
+  const latest = new Map<string, DocumentWrite>()
+  for (const write of writes) {
+    const key = `${write.index}\u0000${write.id}`
+    const previous = latest.get(key)
+    if (previous === undefined || previous.lsn <= write.lsn) latest.set(key, write)
+  }
+  return [...latest.values()]
+}

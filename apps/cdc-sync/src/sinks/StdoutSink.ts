@@ -1,0 +1,69 @@
+/**
+ * The `stdout` sink (the default when no sink is configured): one JSON line per write,
+ * `{"index","id","op":"upsert"|"delete","lsn","document"}`, or indented JSON with `pretty`. Lines
+ * are buffered by `write` and written out by `flush`, which completes once the stream took them (and keeps them for a
+ * retry when it failed).
+ * It keeps no state, so every start backfills again.
+ */
+import { Effect } from "effect"
+import * as Lsn from "../capture/Lsn.js"
+import type { Sink } from "./Sink.js"
+import { SinkUnavailable } from "./Sink.js"
+
+/** How the sink writes. */
+export interface Options {
+  readonly name: string
+  readonly pretty: boolean
+  /** Where text goes; default `process.stdout`. */
+  readonly output?: NodeJS.WritableStream | undefined
+}
+
+/** A stdout sink. */
+export const make = (options: Options): Effect.Effect<Sink> =>
+  Effect.sync(() => {
+    const output = options.output ?? process.stdout
+    let pending: Array<string> = []
+    return {
+      name: options.name,
+      ensureIndexes: () => Effect.void,
+      write: (writes) =>
+        Effect.sync(() => {
+          for (const write of writes) {
+            const line = {
+              index: write.index,
+              id: write.id,
+              op: write.json === null ? "delete" : "upsert",
+              lsn: Lsn.format(write.lsn),
+              document: write.json === null ? null : JSON.parse(write.json)
+            }
+            pending.push(options.pretty ? JSON.stringify(line, null, 2) : JSON.stringify(line))
+          }
+          return { rejected: [] }
+        }),
+      flush: Effect.suspend(() => {
+        if (pending.length === 0) return Effect.void
+        const taken = pending.length
+        const text = `${pending.join("\n")}\n`
+        return Effect.async<void, SinkUnavailable>((resume) => {
+          output.write(text, (error) =>
+            resume(
+              error === null || error === undefined
+                ? Effect.sync(() => {
+                    pending = pending.slice(taken)
+                  })
+                : Effect.fail(
+                    new SinkUnavailable({
+                      sink: options.name,
+                      message: `stdout sink: ${error.message}`,
+                      cause: error
+                    })
+                  )
+            )
+          )
+        })
+      }),
+      isSeeded: () => Effect.succeed(false),
+      markSeeded: () => Effect.void,
+      clearSeeded: () => Effect.void
+    }
+  })

@@ -11,7 +11,7 @@
  * A table names sources by kind (`SourceSpec`); a `SourceFactory` turns each into a real
  * initializer or synchronizer, so the table stays independent of transport.
  */
-import { Data, Duration, Schema } from "effect"
+import { Data, Duration, Effect, Schema } from "effect"
 import type * as Orchestrator from "./Orchestrator.js"
 import type * as Source from "./Source.js"
 
@@ -99,12 +99,25 @@ export const defaultTable = (intervals: Intervals = defaultIntervals): ModeTable
 
 /** Builds real sources from specs (the relay's factory speaks HTTP to its upstream; tests script them). */
 export interface SourceFactory {
-  readonly initializer: (spec: InitializerSpec) => Source.Initializer
-  readonly synchronizer: (spec: SynchronizerSpec) => Source.Synchronizer
+  readonly initializer: (spec: InitializerSpec) => Effect.Effect<Source.Initializer>
+  readonly synchronizer: (spec: SynchronizerSpec) => Effect.Effect<Source.Synchronizer>
 }
 
 /** The orchestrator's sources for `definition`: initializers, then FDv2 synchronizers, then the FDv1 tier. */
-export const sourcesOf = (definition: ModeDefinition, factory: SourceFactory): Orchestrator.Sources => ({
-  initializers: definition.initializers.map(factory.initializer),
-  synchronizers: [...definition.synchronizers, ...definition.fdv1Fallback].map(factory.synchronizer)
-})
+export const sourcesOf = (
+  definition: ModeDefinition,
+  factory: SourceFactory
+): Effect.Effect<Orchestrator.Sources> =>
+  Effect.all({
+    initializers: Effect.forEach(definition.initializers, factory.initializer),
+    synchronizers: Effect.forEach(
+      [...definition.synchronizers, ...definition.fdv1Fallback],
+      factory.synchronizer
+    )
+  })
+
+/** The sources of each mode of `table`, built by `factory` (the `sources` option of `DataSystem.make`). */
+export const sourcesFor =
+  (table: ModeTable, factory: SourceFactory) =>
+  (mode: Mode): Effect.Effect<Orchestrator.Sources> =>
+    sourcesOf(table[mode], factory)

@@ -32,7 +32,7 @@ import {
   SubscriptionRef
 } from "effect"
 import type * as ChangeSet from "./ChangeSet.js"
-import * as ConnectionMode from "./ConnectionMode.js"
+import type * as ConnectionMode from "./ConnectionMode.js"
 import * as DataStatus from "./DataStatus.js"
 import type * as ModeResolution from "./ModeResolution.js"
 import * as Orchestrator from "./Orchestrator.js"
@@ -54,12 +54,10 @@ export interface AppliedChangeSet {
 
 /** How to build a data system. */
 export interface Options {
-  /** Turns the table's source specs into real sources. */
-  readonly factory: ConnectionMode.SourceFactory
+  /** The sources of each mode, e.g. `ConnectionMode.sourcesFor(ConnectionMode.defaultTable(), factory)`. */
+  readonly sources: (mode: ConnectionMode.Mode) => Effect.Effect<Orchestrator.Sources>
   /** The mode to start in (see `ModeSignals.initialResolution`). */
   readonly initialMode: ModeResolution.Resolution
-  /** The mode table; the spec's `ConnectionMode.defaultTable()` by default. */
-  readonly table?: ConnectionMode.ModeTable
   /** Orchestration timing. */
   readonly orchestrator?: Partial<Orchestrator.Options>
   /** Told about every orchestration decision; logged at debug level by default. */
@@ -103,7 +101,6 @@ export interface DataSystem {
 /** Starts a data system in `options.initialMode`, living in the current scope. */
 export const make = (options: Options): Effect.Effect<DataSystem, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const table = options.table ?? ConnectionMode.defaultTable()
     const observer = options.observer ?? Observer.logObserver<Orchestrator.Event>({ level: LogLevel.Debug })
     const store = yield* SubscriptionRef.make(Store.empty)
     const appliedHub = yield* PubSub.sliding<AppliedChangeSet>(1024)
@@ -154,7 +151,7 @@ export const make = (options: Options): Effect.Effect<DataSystem, never, Scope.S
       Effect.gen(function* () {
         if (Option.isSome(resolution.offlineDetail))
           yield* holder.report({ state: "offline", detail: resolution.offlineDetail.value })
-        const sources = ConnectionMode.sourcesOf(table[resolution.mode], options.factory)
+        const sources = yield* options.sources(resolution.mode)
         yield* FiberHandle.run(
           running,
           Orchestrator.run(sources, sink, {

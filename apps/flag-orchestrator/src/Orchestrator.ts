@@ -174,6 +174,12 @@ export const run = (sources: Sources, sink: Sink, settings: RunSettings = {}): E
     const interrupted = (error: Source.SourceError) =>
       report({ state: "interrupted", error: DataStatus.errorOf(error) })
     let lastError: Option.Option<Source.SourceError> = Option.none()
+    let initializedSignalled = false
+    const initialized = Effect.suspend(() => {
+      if (initializedSignalled) return Effect.void
+      initializedSignalled = true
+      return sink.initialized
+    })
     const noteError = (error: Source.SourceError) =>
       Effect.sync(() => {
         lastError = Option.some(error)
@@ -181,7 +187,7 @@ export const run = (sources: Sources, sink: Sink, settings: RunSettings = {}): E
 
     if (sources.initializers.length === 0 && sources.synchronizers.length === 0) {
       yield* report({ state: "valid" })
-      yield* sink.initialized
+      yield* initialized
       return
     }
 
@@ -205,7 +211,7 @@ export const run = (sources: Sources, sink: Sink, settings: RunSettings = {}): E
           yield* sink.apply(changeSet, { role: "initializer", name: initializer.name })
           if (!Selector.isEmpty(changeSet.selector)) {
             yield* report({ state: "valid" })
-            yield* sink.initialized
+            yield* initialized
             break
           }
           initializerData = true
@@ -217,7 +223,7 @@ export const run = (sources: Sources, sink: Sink, settings: RunSettings = {}): E
         }
       }
     }
-    if (initializerData || offline) yield* sink.initialized
+    if (initializerData || offline) yield* initialized
     if (offline) return
     if (initializerData && sources.synchronizers.length === 0) yield* report({ state: "valid" })
 
@@ -283,7 +289,7 @@ export const run = (sources: Sources, sink: Sink, settings: RunSettings = {}): E
                   yield* FiberHandle.clear(fallbackTimer)
                   yield* sink.apply(result.changeSet, { role: "synchronizer", name })
                   yield* report({ state: "valid" })
-                  yield* sink.initialized
+                  yield* initialized
                   if (recoveryApplies && options.recoveryStart === "valid-window") yield* armRecovery
                   return true
                 })

@@ -14,7 +14,7 @@
  * | `POST /admin/faults/status` `{status, count?}` | the next `count` (default 1) `/sdk/*` requests answer `status` |
  * | `POST /admin/faults/fallback-header` `{ttlSeconds?, count?}` | the next `count` responses carry `x-ld-fd-fallback: true` (and the TTL header) |
  * | `POST /admin/faults/invalid-data` `{count?}` | every stream gets a `put-object` that is not JSON; the next `count` polls get a body that is not JSON |
- * | `POST /admin/faults/event` `{event, data}` | every stream gets this raw event (e.g. a legacy `ping`, an oversized payload) |
+ * | `POST /admin/faults/event` `{event, data, count?}` | every stream gets this raw event `count` times at once (e.g. legacy `ping`s, an oversized payload) |
  * | `POST /admin/faults/drop` · `POST /admin/faults/end` | every stream's socket is destroyed · every stream ends cleanly |
  * | `POST /admin/faults/latency` `{millis}` | every `/sdk/*` response waits `millis` first (0 turns it off) |
  * | `DELETE /admin/faults` | clears the response faults |
@@ -31,7 +31,7 @@ import {
 } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
-import { Context, Duration, Effect, HashMap, Layer, Option, Schema, Stream } from "effect"
+import { Clock, Context, Duration, Effect, HashMap, Layer, Option, Schema, Stream } from "effect"
 import * as FallbackDirective from "../FallbackDirective.js"
 import type * as Protocol from "../Protocol.js"
 import * as Selector from "../Selector.js"
@@ -66,7 +66,10 @@ export interface Options {
 }
 
 const encodeEvent = (event: Protocol.RawEvent): string =>
-  Sse.encoder.write({ _tag: "Event", event: event.event, id: undefined, data: event.data })
+  event.data === ""
+    ? // The encoder leaves out an empty data line, and SSE parsers drop an event without one (e.g. a legacy `ping`).
+      `event: ${event.event}\ndata:\n\n`
+    : Sse.encoder.write({ _tag: "Event", event: event.event, id: undefined, data: event.data })
 
 const basisOf = (request: HttpServerRequest.HttpServerRequest): string | null =>
   new URL(request.url, "http://localhost").searchParams.get(Selector.basisParameter)
@@ -97,31 +100,34 @@ const Count = Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default:
 const StatusBody = Schema.Struct({ status: Schema.Int.pipe(Schema.between(100, 599)), count: Count })
 const FallbackBody = Schema.Struct({ ttlSeconds: Schema.optional(Schema.Number), count: Count })
 const InvalidBody = Schema.Struct({ count: Count })
-const RawEventBody = Schema.Struct({ event: Schema.String, data: Schema.String })
+const RawEventBody = Schema.Struct({ event: Schema.String, data: Schema.String, count: Count })
 const LatencyBody = Schema.Struct({ millis: Schema.Number.pipe(Schema.nonNegative()) })
 const KeyParams = Schema.Struct({ key: Schema.String })
 
-/** Decodes the JSON body with `schema`, answering 400 with the reason when it does not fit. */
+/** Decodes the JSON body (empty counts as `{}`) with `schema`, answering 400 with the reason when it does not fit. */
 const withBody = <A, I, E, R>(
   schema: Schema.Schema<A, I>,
   handle: (body: A) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 ) =>
-  HttpServerRequest.schemaBodyJson(schema).pipe(
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => request.text).pipe(
+    Effect.mapError(() => "the body could not be read"),
+    Effect.flatMap((text) =>
+      Effect.try({
+        try: (): unknown => (text.trim() === "" ? {} : JSON.parse(text)),
+        catch: () => "the body is not JSON"
+      })
+    ),
+    Effect.flatMap((json) => Effect.mapError(Schema.decodeUnknown(schema)(json), (error) => error.message)),
     Effect.matchEffect({
-      onFailure: (error) =>
-        Effect.succeed(
-          HttpServerResponse.text(
-            `bad request body: ${error._tag === "ParseError" ? error.message : "not JSON"}`,
-            {
-              status: 400
-            }
-          )
-        ),
+      onFailure: (reason) =>
+        Effect.succeed(HttpServerResponse.text(`bad request body: ${reason}`, { status: 400 })),
       onSuccess: handle
     })
   )
 
 const ok = HttpServerResponse.text("ok")
+
+const liveClock = Clock.make()
 
 const snapshotJson = (snapshot: FlagData.Snapshot) => ({
   state: snapshot.state,
@@ -162,7 +168,10 @@ export const router = (
         endpoint === "stream" ? Effect.void : yield* stats.begin({ endpoint, basis: basisOf(request) })
       return yield* Effect.gen(function* () {
         const taken = yield* faults.take(endpoint)
-        if (taken.latencyMillis > 0) yield* Effect.sleep(Duration.millis(taken.latencyMillis))
+        if (taken.latencyMillis > 0) {
+          // Real time even when a test drives the clients with a TestClock.
+          yield* Effect.sleep(Duration.millis(taken.latencyMillis)).pipe(Effect.withClock(liveClock))
+        }
         if (Option.isSome(taken.status)) {
           return HttpServerResponse.text(`injected HTTP ${taken.status.value}`, {
             status: taken.status.value
@@ -325,8 +334,10 @@ export const router = (
     ),
     HttpRouter.post(
       "/admin/faults/event",
-      withBody(RawEventBody, (event) =>
-        data.broadcast(FlagData.Broadcast.Events({ events: [event] })).pipe(Effect.as(ok))
+      withBody(RawEventBody, ({ count, ...event }) =>
+        data
+          .broadcast(FlagData.Broadcast.Events({ events: Array.from({ length: count }, () => event) }))
+          .pipe(Effect.as(ok))
       )
     ),
     HttpRouter.post("/admin/faults/drop", data.broadcast(FlagData.Broadcast.Drop()).pipe(Effect.as(ok))),

@@ -4,7 +4,8 @@
  *
  * ```text
  *   Dispatch hop ──▶ decisions_total{policy,outcome}, dispatch_latency_seconds
- *   Dispatch     ──▶ dispatch_retries_total, dispatch_errors_total{path}
+ *   Dispatch     ──▶ dispatch_retries_total, contention_retries_total
+ *   PushDispatcher / StaleSweeper ──▶ dispatch_errors_total{path}, events_dispatched_total{path}
  *   StaleSweeper ──▶ sweep_rows_total{result} ─┐
  *   PushDispatcher (Resubscribed) ─────────────┼─▶ EngineStatus (Status, served at /status)
  *   pollPending (SQL, every interval) ─────────┘   pending_events, oldest_pending_age_seconds,
@@ -36,6 +37,12 @@ export const dispatchLatencySeconds = Metric.histogram(
 /** `converge_deps_dispatch_retries_total`: dispatches of an event that had failed before. */
 export const dispatchRetriesTotal = Metric.counter("converge_deps_dispatch_retries_total", {
   description: "Dispatches of completion events that had failed before",
+  incremental: true
+})
+
+/** `converge_deps_contention_retries_total`: hop transactions run again after 40001 / 40P01 / 55P03. */
+export const contentionRetriesTotal = Metric.counter("converge_deps_contention_retries_total", {
+  description: "Hop transactions retried after contention",
   incremental: true
 })
 

@@ -5,7 +5,7 @@
  */
 import { ContentionRetry } from "@converge/pg"
 import { SqlClient, type SqlError } from "@effect/sql"
-import { Data, Effect, Metric } from "effect"
+import { Data, Effect, Metric, Ref } from "effect"
 import { type EventLabels, insertEvent } from "./Completion.js"
 import * as DepsMetrics from "./DepsMetrics.js"
 import type { Outcome } from "./Model.js"
@@ -164,6 +164,25 @@ const applyEdge = (
     return { downstreamId, policy: group.policy, applied: true, decided, eventsWritten, eligibleAfterMs }
   })
 
+// Runs the hop under contention retry and counts the extra runs in `contention_retries_total`.
+const applyEdgeWithRetry = (event: EventRow, downstreamId: string, options: Options) =>
+  Effect.gen(function* () {
+    const runs = yield* Ref.make(0)
+    return yield* ContentionRetry.withContentionRetry(
+      Effect.zipRight(
+        Ref.update(runs, (count) => count + 1),
+        applyEdge(event, downstreamId)
+      ),
+      options.contentionRetry
+    ).pipe(
+      Effect.ensuring(
+        Effect.flatMap(Ref.get(runs), (count) =>
+          count > 1 ? Metric.incrementBy(DepsMetrics.contentionRetriesTotal, count - 1) : Effect.void
+        )
+      )
+    )
+  })
+
 /**
  * Dispatches completion event `eventId`: a no-op if already dispatched; otherwise applies each
  * outgoing edge in its own transaction (retried on contention), then marks the event
@@ -189,7 +208,7 @@ export const dispatch = (
       SELECT downstream_id::text AS downstream_id FROM deps_edges
       WHERE upstream_id = ${event.execution_id} ORDER BY deps_edges.downstream_id`
     const hops = yield* Effect.forEach(edges, (edge) =>
-      ContentionRetry.withContentionRetry(applyEdge(event, edge.downstream_id), options.contentionRetry).pipe(
+      applyEdgeWithRetry(event, edge.downstream_id, options).pipe(
         // Recorded once the hop committed, so a decision is counted once however often it is retried.
         Effect.tap((hop) =>
           hop.decided === undefined

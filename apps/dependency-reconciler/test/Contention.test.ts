@@ -1,8 +1,9 @@
 import { RetryPolicy } from "@converge/core"
 import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Metric } from "effect"
 import * as Completion from "../src/Completion.js"
+import * as DepsMetrics from "../src/DepsMetrics.js"
 import * as Dispatch from "../src/Dispatch.js"
 import { events, migratedDatabase, stage, states } from "./helpers.js"
 
@@ -52,7 +53,9 @@ layer(migratedDatabase, { excludeTestServices: true })(
         const flow = yield* stage([{ name: "a" }, { name: "b" }], [["a", "b"]])
         yield* injectContention(flow.id("b"), 2)
         const eventId = yield* Completion.complete(flow.id("a"), "succeeded")
+        const retriesBefore = yield* Metric.value(DepsMetrics.contentionRetriesTotal)
         const result = yield* Dispatch.dispatch(eventId, quickRetries)
+        expect((yield* Metric.value(DepsMetrics.contentionRetriesTotal)).count - retriesBefore.count).toBe(2)
         expect(result._tag === "Dispatched" ? result.hops.map((hop) => hop.decided) : []).toEqual([
           "satisfied"
         ])
@@ -74,6 +77,14 @@ layer(migratedDatabase, { excludeTestServices: true })(
         expect(event?.dispatched).toBe(false)
         expect(event?.attempts).toBe(1)
         expect(event?.last_error).toContain("RetryExhausted")
+
+        // Once the contention is gone, the next try completes it and counts as a retry.
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`DROP TRIGGER deps_test_contend ON deps_edge_groups`
+        const retriesBefore = yield* Metric.value(DepsMetrics.dispatchRetriesTotal)
+        yield* Dispatch.dispatch(eventId, quickRetries)
+        expect((yield* Metric.value(DepsMetrics.dispatchRetriesTotal)).count - retriesBefore.count).toBe(1)
+        expect((yield* states(flow.flowId)).b).toBe("runnable")
       })
     )
   }

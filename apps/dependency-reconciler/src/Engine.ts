@@ -43,6 +43,8 @@ export interface Options {
   readonly notifications?: Notifications.Options | undefined
   /** Options of every dispatch (contention retry). */
   readonly dispatch?: Dispatch.Options | undefined
+  /** Told about every sweep (e.g. a log observer); metrics and status are recorded anyway. */
+  readonly sweepObserver?: StaleSweeper.TickOptions["observer"]
   /** Run migrations first. Default true. */
   readonly migrate?: boolean | undefined
 }

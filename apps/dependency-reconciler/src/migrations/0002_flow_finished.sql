@@ -35,3 +35,6 @@ CREATE CONSTRAINT TRIGGER deps_executions_flow_finished
     AND OLD.state IN ('blocked', 'runnable', 'running')
   )
   EXECUTE FUNCTION deps_mark_flow_finished();
+
+-- Keeps the "any live execution left?" check short on big flows: only live rows are indexed.
+CREATE INDEX deps_executions_live ON deps_executions (flow_id) WHERE state IN ('blocked', 'runnable', 'running');

@@ -103,10 +103,13 @@ export const layer = (settings: Settings): Layer.Layer<Relay, ServeError | Confi
         Effect.forkScoped
       )
 
-      const server = yield* NodeHttpServer.make(() => createServer(), {
+      const nodeServer = createServer()
+      const server = yield* NodeHttpServer.make(() => nodeServer, {
         host: config.host,
         port: config.port
       })
+      // Open `/flags/stream` responses never end by themselves: close them first so shutdown does not wait on them.
+      yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
       yield* server.serve(FlagsApi.router(dataSystem, signals))
       const address = server.address
       const url =

@@ -8,6 +8,7 @@ import * as Completion from "../src/Completion.js"
 import * as DepsMetrics from "../src/DepsMetrics.js"
 import * as Policy from "../src/Policy.js"
 import * as PushDispatcher from "../src/PushDispatcher.js"
+import * as Schema from "../src/Schema.js"
 import * as StaleSweeper from "../src/StaleSweeper.js"
 import { events, migratedDatabase, stage, states } from "./helpers.js"
 
@@ -81,6 +82,48 @@ describe("PushDispatcher", () => {
         yield* eventually(allDispatched(flow.flowId), "the events are marked dispatched")
         // Still the first subscription: the NOTIFY did it, not a replay.
         expect((yield* status.get).subscriptions).toBe(1)
+      })
+    )
+
+    it.scoped("survives bad notifications and a failing event, and keeps dispatching", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const status = yield* startDispatcher("deps-push-bad")
+        yield* subscribed(status, 1)
+        const poisoned = yield* stage([{ name: "a" }, { name: "b" }], [["a", "b"]])
+        yield* sql`CREATE TABLE deps_test_push_poison (downstream_id bigint PRIMARY KEY)`
+        yield* sql`INSERT INTO deps_test_push_poison VALUES (${poisoned.id("b")})`
+        yield* sql.unsafe(`
+          CREATE FUNCTION deps_test_push_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN
+            IF NEW.downstream_id IN (SELECT downstream_id FROM deps_test_push_poison) THEN
+              RAISE EXCEPTION 'poisoned group %', NEW.downstream_id;
+            END IF;
+            RETURN NEW;
+          END $$`)
+        yield* sql.unsafe(
+          "CREATE TRIGGER deps_test_push_poison BEFORE UPDATE ON deps_edge_groups FOR EACH ROW EXECUTE FUNCTION deps_test_push_poison()"
+        )
+        const notifications = yield* Notifications.make()
+        yield* notifications.notify(Schema.notificationChannel, "not an id")
+        yield* notifications.notify(Schema.notificationChannel, "987654321")
+        yield* Completion.complete(poisoned.id("a"), "succeeded")
+        yield* eventually(
+          Effect.map(events(poisoned.flowId), (all) => all[0]?.attempts === 1),
+          "the poisoned event's failure is recorded"
+        )
+
+        const flow = yield* stage([{ name: "a" }, { name: "b" }], [["a", "b"]])
+        yield* Completion.complete(flow.id("a"), "succeeded")
+        yield* eventually(
+          Effect.map(states(flow.flowId), (current) => current.b === "runnable"),
+          "a later completion is still dispatched"
+        )
+        const [poison] = yield* events(poisoned.flowId)
+        expect(poison).toMatchObject({ dispatched: false, attempts: 1 })
+        expect(poison?.last_error).toContain("poisoned group")
+        yield* sql`DROP TRIGGER deps_test_push_poison ON deps_edge_groups`
+        yield* sql`UPDATE deps_completion_events SET dispatched_at = clock_timestamp() WHERE flow_id = ${poisoned.flowId}`
       })
     )
 

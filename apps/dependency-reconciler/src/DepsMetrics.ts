@@ -79,9 +79,6 @@ export const maxPendingAttempts = Metric.gauge("converge_deps_max_pending_attemp
   description: "Highest attempt count among pending completion events (a poison event shows here)"
 })
 
-/** Which dispatch path did something: the LISTEN push dispatcher or the stale-event sweeper. */
-export type DispatchPath = "push" | "sweeper"
-
 /** What one sweep did; `scanned = reconciled + noop + errors`, `filtered` counts stale rows outside the filters. */
 export const SweepReport = Schema.Struct({
   /** Stale pending events selected (matching the filters, at most the batch limit). */

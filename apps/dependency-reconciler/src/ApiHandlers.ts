@@ -30,6 +30,28 @@ export const toPolicy = (spec: typeof Api.PolicySpec.Type): Policy.Policy =>
         ? Policy.allDone
         : Policy.allOf
 
+/** The API's policy for an engine policy. */
+export const fromPolicy = (policy: Policy.Policy): typeof Api.PolicySpec.Type =>
+  policy._tag === "Quorum"
+    ? { quorum: policy.k }
+    : policy._tag === "AnyOf"
+      ? "any_of"
+      : policy._tag === "AllDone"
+        ? "all_done"
+        : "all_of"
+
+/** The API's flow spec for an engine flow spec (the inverse of `toStagingSpec`). */
+export const fromStagingSpec = (spec: Staging.FlowSpec): typeof Api.FlowSpec.Type => ({
+  namespace: spec.namespace,
+  instanceTag: spec.instanceTag,
+  executions: spec.executions.map((execution) => ({
+    name: execution.name,
+    ...(execution.policy === undefined ? {} : { policy: fromPolicy(execution.policy) }),
+    ...(execution.onSatisfied === undefined ? {} : { onSatisfied: execution.onSatisfied })
+  })),
+  edges: spec.edges
+})
+
 /** The engine's flow spec for a decoded API flow spec. */
 export const toStagingSpec = (spec: typeof Api.FlowSpec.Type): Staging.FlowSpec => ({
   namespace: spec.namespace,

@@ -15,7 +15,7 @@ const filesUnder = (directory: string, keep: (path: string) => boolean): Readonl
 
 const pages = [
   "index.md",
-  ...["guide", "primitives", "packages"].flatMap((directory) =>
+  ...["guide", "primitives", "packages", "apps"].flatMap((directory) =>
     filesUnder(directory, (path) => path.endsWith(".md"))
   ),
   "performance.md"

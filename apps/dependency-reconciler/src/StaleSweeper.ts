@@ -10,7 +10,8 @@
  *
  * A tick dispatches the events that were pending when it started, so a crashed cascade of
  * depth D (each level's events written by the previous level's hops) drains in at most D
- * ticks. A failing (poison) event is counted in `errors`, keeps its attempts and last error,
+ * ticks, as long as the interval is at least the threshold (a level written during one tick is
+ * then stale by the next). A failing (poison) event is counted in `errors`, keeps its attempts and last error,
  * and never stops the rest of the batch.
  */
 import { type LeaderGate, type Observer, Sweeper } from "@converge/core"

@@ -1,7 +1,11 @@
 /** The configuration Schema: source, sinks, indexes with their relations, failure policy, batching. */
 
+/** Backfill of one index from a REPEATABLE READ snapshot, with progress, then marked seeded. */
+export * as Backfill from "./backfill/Backfill.js"
 /** WAL positions as bigints: parse and format `X/Y`. */
 export * as Lsn from "./capture/Lsn.js"
+/** Live capture with pg-logical-replication (pgoutput): transaction parts on a bounded queue, manual acks. */
+export * as ReplicationStream from "./capture/ReplicationStream.js"
 /** A row change as logical decoding reports it (text values, old and new images). */
 export * as RowChange from "./capture/RowChange.js"
 export * as CdcConfig from "./config/CdcConfig.js"
@@ -11,12 +15,20 @@ export * as ConfigFile from "./config/ConfigFile.js"
 export * as Problem from "./config/Problem.js"
 /** `validate-config`: the configuration checked against the live source database, reading only. */
 export * as Validation from "./config/Validation.js"
+/** The sync as one Effect: start, then live capture with heartbeat and lag poll. */
+export * as Daemon from "./Daemon.js"
 /** The reverse mapping: which root ids a batch of row changes affects, through old and new row images. */
 export * as AffectedRoots from "./documents/AffectedRoots.js"
 /** Builds an index's documents for a set of root ids; reports the ids whose root is gone. */
 export * as DocumentBuilder from "./documents/DocumentBuilder.js"
 /** The one SQL query per index that builds nested documents for a set of root ids. */
 export * as DocumentQuery from "./documents/DocumentQuery.js"
+/** The events the sync reports (backfill progress, batches, lag, errors) for status, metrics and logs. */
+export * as CdcEvent from "./observe/CdcEvent.js"
+/** The live loop: resolve, build, write, flush, then acknowledge whole transactions. */
+export * as LivePipeline from "./pipeline/LivePipeline.js"
+/** Everything before live capture, in the order that leaves no first-run gap. */
+export * as Startup from "./Startup.js"
 /** What the source catalog says about a table: columns, primary key, replica identity, ownership. */
 export * as Catalog from "./schema/Catalog.js"
 /** An index resolved against the catalog: the tree of tables and joins its documents are built from. */
@@ -29,5 +41,9 @@ export * as PostgresSink from "./sinks/PostgresSink.js"
 export * as Sink from "./sinks/Sink.js"
 /** The stdout sink: JSON lines written out on flush. */
 export * as StdoutSink from "./sinks/StdoutSink.js"
+/** Creating or extending the publication to cover every table the indexes read. */
+export * as Publication from "./source/Publication.js"
+/** The replication slot: created with pgoutput before the snapshot; `SlotLost` when its WAL is gone. */
+export * as Slot from "./source/Slot.js"
 /** Server checks: wal_level, replication role, slot plugin, publication coverage and rights. */
 export * as SourceChecks from "./source/SourceChecks.js"

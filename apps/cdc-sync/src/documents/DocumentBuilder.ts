@@ -24,6 +24,8 @@ export interface Built {
 /** Builds the documents of one index. */
 export interface DocumentBuilder {
   readonly plan: IndexPlan
+  /** The query text (`$1`: a text array of ids), for running it on a connection of one's own. */
+  readonly query: string
   /** Builds `ids` (duplicates are built once) in one query. */
   readonly build: (ids: Iterable<string>) => Effect.Effect<Built, SqlError.SqlError>
 }
@@ -34,18 +36,26 @@ export const make = (plan: IndexPlan): Effect.Effect<DocumentBuilder, never, Sql
     const query = DocumentQuery.documentsByIds(plan)
     return {
       plan,
+      query,
       build: (ids) => {
         const wanted = [...new Set(ids)]
         if (wanted.length === 0) return Effect.succeed({ documents: [], gone: [] })
-        return sql.unsafe<{ readonly id: string; readonly document: string }>(query, [wanted]).pipe(
-          Effect.map((rows) => {
-            const found = new Set(rows.map((row) => row.id))
-            return {
-              documents: rows.map((row) => ({ id: row.id, json: row.document })),
-              gone: wanted.filter((id) => !found.has(id))
-            }
-          })
-        )
+        return sql.unsafe<DocumentRow>(query, [wanted]).pipe(Effect.map((rows) => fromRows(wanted, rows)))
       }
     }
   })
+
+/** A row of the builder's query. */
+export interface DocumentRow {
+  readonly id: string
+  readonly document: string
+}
+
+/** The outcome for `wanted` ids given the query's rows. */
+export const fromRows = (wanted: ReadonlyArray<string>, rows: ReadonlyArray<DocumentRow>): Built => {
+  const found = new Set(rows.map((row) => row.id))
+  return {
+    documents: rows.map((row) => ({ id: row.id, json: row.document })),
+    gone: wanted.filter((id) => !found.has(id))
+  }
+}

@@ -179,6 +179,14 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
           Effect.asVoid,
           Effect.mapError(unavailable("marking the index seeded"))
         ),
+      sweep: (index, lsn) =>
+        sql
+          .unsafe(
+            `UPDATE ${tableOf(index)} SET document = NULL, source_lsn = $1::pg_lsn, updated_at = now()
+             WHERE source_lsn < $1::pg_lsn AND document IS NOT NULL`,
+            [Lsn.format(lsn)]
+          )
+          .pipe(Effect.asVoid, Effect.mapError(unavailable(`sweeping index "${index}"`))),
       clearSeeded: (index) =>
         sql`DELETE FROM ${sql.literal(markers)} WHERE index = ${index}`.pipe(
           Effect.asVoid,

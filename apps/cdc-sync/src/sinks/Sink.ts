@@ -67,6 +67,11 @@ export interface Sink {
   readonly isSeeded: (index: string) => Effect.Effect<boolean, SinkUnavailable>
   /** Records that `index` was completely backfilled from a snapshot at `lsn`. */
   readonly markSeeded: (index: string, lsn: Lsn) => Effect.Effect<void, SinkUnavailable>
+  /**
+   * Deletes every document of `index` last written before `lsn` (after a re-backfill tagged `lsn`,
+   * those are the documents whose root no longer exists). A sink without stored state does nothing.
+   */
+  readonly sweep: (index: string, lsn: Lsn) => Effect.Effect<void, SinkUnavailable>
   /** Forgets that `index` was backfilled (it is stale: TRUNCATE, slot loss), so the next start backfills it. */
   readonly clearSeeded: (index: string) => Effect.Effect<void, SinkUnavailable>
 }

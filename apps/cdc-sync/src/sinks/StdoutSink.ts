@@ -64,6 +64,7 @@ export const make = (options: Options): Effect.Effect<Sink> =>
       }),
       isSeeded: () => Effect.succeed(false),
       markSeeded: () => Effect.void,
-      clearSeeded: () => Effect.void
+      clearSeeded: () => Effect.void,
+      sweep: () => Effect.void
     }
   })

@@ -1,0 +1,91 @@
+/**
+ * Everything before live capture, in the order that leaves no first-run gap:
+ *
+ * ```text
+ *   validate (read only) ─▶ publication covers every table ─▶ slot exists ─▶ sinks ready
+ *     ─▶ for each index not seeded in every sink: backfill (snapshot taken after the slot)
+ * ```
+ *
+ * The publication comes before the slot so that decoding never meets a change to a table it
+ * did not publish yet; the slot comes before the snapshot so that every change the snapshot
+ * misses is kept in the slot.
+ */
+import type { Observer } from "@converge/core"
+import type { SqlClient, SqlError } from "@effect/sql"
+import { Effect } from "effect"
+import * as Backfill from "./backfill/Backfill.js"
+import * as Lsn from "./capture/Lsn.js"
+import type { CdcConfig } from "./config/CdcConfig.js"
+import type * as Problem from "./config/Problem.js"
+import * as Validation from "./config/Validation.js"
+import * as DocumentBuilder from "./documents/DocumentBuilder.js"
+import { CdcEvent } from "./observe/CdcEvent.js"
+import type { Sink, SinkUnavailable } from "./sinks/Sink.js"
+import * as Publication from "./source/Publication.js"
+import * as Slot from "./source/Slot.js"
+
+/** How the start behaves. */
+export interface Options {
+  /** Do not backfill, even indexes never seeded (`--skip-backfill`). */
+  readonly skipBackfill?: boolean | undefined
+  /** Root rows per backfill page. */
+  readonly backfillPageSize?: number | undefined
+}
+
+/** Why the start failed. */
+export type StartupError =
+  | Problem.ConfigInvalid
+  | SqlError.SqlError
+  | Slot.SlotLost
+  | SinkUnavailable
+  | Backfill.DocumentsRejected
+
+/** Prepares source and sinks and backfills what needs it; returns the validated configuration. */
+export const prepare = (
+  config: CdcConfig,
+  sinks: ReadonlyArray<Sink>,
+  observer: Observer.Observer<CdcEvent>,
+  options: Options = {}
+): Effect.Effect<Validation.Validated, StartupError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const validated = yield* Validation.validate(config)
+    if (config.source.managePublication) {
+      const ensured = yield* Publication.ensure(
+        config.source.publication,
+        validated.tables,
+        validated.publication
+      )
+      yield* observer.notify(
+        CdcEvent.PublicationEnsured({
+          publication: config.source.publication,
+          added: ensured.added,
+          created: ensured.created
+        })
+      )
+    }
+    const slot = yield* Slot.ensure(config.source.slot)
+    yield* observer.notify(
+      CdcEvent.SlotEnsured({
+        slot: config.source.slot,
+        created: slot.created,
+        confirmedLsn: Lsn.format(slot.confirmedLsn)
+      })
+    )
+    const specs = validated.plans.map((plan) => ({ name: plan.name, searchable: plan.searchable }))
+    for (const sink of sinks) yield* sink.ensureIndexes(specs)
+    yield* observer.notify(CdcEvent.IndexesEnsured({ indexes: specs.map((spec) => spec.name) }))
+    for (const plan of validated.plans) {
+      const seeded = yield* Effect.forEach(sinks, (sink) => sink.isSeeded(plan.name))
+      if (options.skipBackfill === true || seeded.every(Boolean)) {
+        yield* observer.notify(CdcEvent.BackfillSkipped({ index: plan.name }))
+        continue
+      }
+      // The slot's confirmed position just before the snapshot: every streamed change is later.
+      const state = yield* Slot.inspect(config.source.slot)
+      const builder = yield* DocumentBuilder.make(plan)
+      yield* Backfill.run(builder, sinks, state?.confirmedLsn ?? slot.confirmedLsn, observer, {
+        pageSize: options.backfillPageSize
+      })
+    }
+    return validated
+  })

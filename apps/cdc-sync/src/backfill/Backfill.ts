@@ -1,0 +1,139 @@
+/**
+ * The initial load of one index: every root row of a `REPEATABLE READ` snapshot, read in primary
+ * key order a page at a time, built into documents with the index's one query (inside the same
+ * snapshot), written to every sink, flushed, and only then marked seeded. A crash before the mark
+ * redoes the backfill; the writes are idempotent.
+ *
+ * ```text
+ *   slot exists (changes after its confirmed LSN are kept)
+ *     └─ BEGIN REPEATABLE READ ── count ── page of ids ─▶ build ─▶ write all sinks ─▶ … ─▶ flush ─▶ mark seeded
+ * ```
+ *
+ * Documents are tagged with the slot's confirmed LSN read just before the snapshot: every change
+ * the slot streams afterwards has a later LSN, so live writes always win over backfill writes,
+ * and a change committed during the backfill is both (possibly) in the snapshot and streamed —
+ * never in neither.
+ *
+ * The snapshot lives on a reserved connection of its own, so that sink writes (which may go to
+ * the same server) never run inside it.
+ */
+import type { Observer } from "@converge/core"
+import type { SqlError } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
+import { Clock, Data, Effect } from "effect"
+import * as Lsn from "../capture/Lsn.js"
+import * as DocumentBuilder from "../documents/DocumentBuilder.js"
+import * as Sql from "../internal/sqlText.js"
+import { CdcEvent } from "../observe/CdcEvent.js"
+import type { DocumentWrite, Rejection, Sink, SinkUnavailable } from "../sinks/Sink.js"
+
+/** A sink rejected documents of an index whose `on_error` is `stop`. */
+export class DocumentsRejected extends Data.TaggedError("DocumentsRejected")<{
+  readonly index: string
+  readonly rejected: ReadonlyArray<Rejection>
+}> {
+  override get message(): string {
+    const [first] = this.rejected
+    return `index "${this.index}": ${this.rejected.length} document(s) rejected (on_error: stop), first ${first?.id}: ${first?.reason}; fix the data or set on_error: skip | dead_letter`
+  }
+}
+
+/** How a backfill runs. */
+export interface Options {
+  /** Root rows per page (one build query and one sink write each). Default 1000. */
+  readonly pageSize?: number | undefined
+}
+
+/** Backfills one index into `sinks`, tagging documents with `lsn`; returns how many documents were written. */
+export const run = (
+  builder: DocumentBuilder.DocumentBuilder,
+  sinks: ReadonlyArray<Sink>,
+  lsn: Lsn.Lsn,
+  observer: Observer.Observer<CdcEvent>,
+  options: Options = {}
+): Effect.Effect<number, SqlError.SqlError | SinkUnavailable | DocumentsRejected, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const plan = builder.plan
+    const index = plan.name
+    const pageSize = options.pageSize ?? 1000
+    const key = Sql.identifier(plan.primaryKey.name)
+    const root = plan.root.table.qualified
+    const pageQuery = `SELECT ${key}::text AS id FROM ${root}
+      WHERE $1::text IS NULL OR ${key} > $1::text::${plan.primaryKey.type}
+      ORDER BY ${key} LIMIT ${pageSize}`
+
+    const written = yield* Effect.scoped(
+      Effect.gen(function* () {
+        // A connection of its own holds the snapshot, so the sinks' writes never join it.
+        const connection = yield* sql.reserve
+        const run = <A extends object>(text: string, params: ReadonlyArray<unknown> = []) =>
+          connection.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
+        yield* Effect.acquireRelease(run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"), () =>
+          Effect.ignore(run("ROLLBACK"))
+        )
+        const [counted] = yield* run<{ readonly total: number }>(
+          `SELECT count(*)::float8 AS total FROM ${root}`
+        )
+        const total = counted?.total ?? 0
+        yield* observer.notify(CdcEvent.BackfillStarted({ index, total }))
+        const started = yield* Clock.currentTimeMillis
+        let last: string | null = null
+        let done = 0
+        let documents = 0
+        for (;;) {
+          const page: ReadonlyArray<{ readonly id: string }> = yield* run<{ readonly id: string }>(
+            pageQuery,
+            [last]
+          )
+          if (page.length === 0) break
+          const ids = page.map((row) => row.id)
+          const built = DocumentBuilder.fromRows(
+            ids,
+            yield* run<DocumentBuilder.DocumentRow>(builder.query, [ids])
+          )
+          const writes: ReadonlyArray<DocumentWrite> = [
+            ...built.documents.map((document) => ({ index, id: document.id, json: document.json, lsn })),
+            ...built.gone.map((id) => ({ index, id, json: null, lsn }))
+          ]
+          for (const sink of sinks) {
+            const report = yield* sink.write(writes)
+            if (report.rejected.length > 0 && plan.onError === "stop") {
+              return yield* new DocumentsRejected({ index, rejected: report.rejected })
+            }
+            const policy = plan.onError === "stop" ? "skip" : plan.onError
+            for (const rejection of report.rejected) {
+              yield* observer.notify(
+                CdcEvent.DocumentQuarantined({
+                  index,
+                  id: rejection.id,
+                  sink: sink.name,
+                  reason: rejection.reason,
+                  policy
+                })
+              )
+            }
+          }
+          documents += built.documents.length
+          done += page.length
+          last = page[page.length - 1]?.id ?? null
+          const elapsedSeconds = Math.max((yield* Clock.currentTimeMillis) - started, 1) / 1000
+          const rowsPerSecond = done / elapsedSeconds
+          yield* observer.notify(
+            CdcEvent.BackfillProgress({
+              index,
+              done,
+              total,
+              rowsPerSecond: Math.round(rowsPerSecond),
+              etaSeconds: Math.round(Math.max(total - done, 0) / Math.max(rowsPerSecond, 1))
+            })
+          )
+        }
+        return documents
+      })
+    )
+    for (const sink of sinks) yield* sink.flush
+    for (const sink of sinks) yield* sink.markSeeded(index, lsn)
+    yield* observer.notify(CdcEvent.IndexSeeded({ index, documents: written, lsn: Lsn.format(lsn) }))
+    return written
+  })

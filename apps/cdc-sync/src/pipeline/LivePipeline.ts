@@ -1,0 +1,170 @@
+/**
+ * The live loop: takes the transaction parts queued by capture, turns them into document writes
+ * and acknowledges only what every sink flushed.
+ *
+ * ```text
+ *   parts (whole transactions, or pieces of a large one)
+ *     ─▶ resolve: changed rows → affected root ids per index (old and new row images)
+ *     ─▶ build: one query per index for the batch's ids (gone ids become deletes)
+ *     ─▶ write to every sink (rejections follow on_error) ─▶ flush every sink
+ *     ─▶ acknowledge the commit LSN of the last *final* part in the batch
+ * ```
+ *
+ * A batch is what is queued when the loop looks, up to `maxChanges` changes. Documents are built
+ * from the current state after the batch's commits and tagged with the batch's highest commit
+ * LSN. A whole-batch failure (sink down, source connection lost) retries the same batch with
+ * backoff and acknowledges nothing until it succeeds. A TRUNCATE of a table an index reads marks
+ * the index stale, then backfills it again and sweeps the documents whose root is gone.
+ */
+import type { Observer } from "@converge/core"
+import type { SqlClient, SqlError } from "@effect/sql"
+import { Chunk, Clock, type Duration, Effect, Queue, Schedule } from "effect"
+import * as Backfill from "../backfill/Backfill.js"
+import * as Lsn from "../capture/Lsn.js"
+import type { ReplicationStream, TransactionPart } from "../capture/ReplicationStream.js"
+import * as AffectedRoots from "../documents/AffectedRoots.js"
+import * as DocumentBuilder from "../documents/DocumentBuilder.js"
+import { CdcEvent } from "../observe/CdcEvent.js"
+import * as IndexPlan from "../schema/IndexPlan.js"
+import type { DocumentWrite, Sink, SinkUnavailable } from "../sinks/Sink.js"
+
+/** How the loop batches and retries. */
+export interface Options {
+  /** Most changes per batch (whole parts are never split). */
+  readonly maxChanges: number
+  /** Longest pause between retries of a failed batch. Default 10 s. */
+  readonly maxRetryDelay?: Duration.DurationInput | undefined
+}
+
+interface IndexWorker {
+  readonly plan: IndexPlan.IndexPlan
+  readonly tables: ReadonlySet<string>
+  readonly resolver: AffectedRoots.AffectedRoots
+  readonly builder: DocumentBuilder.DocumentBuilder
+}
+
+/** Runs the loop until interrupted; fails only when `on_error: stop` meets a rejected document. */
+export const run = (
+  stream: ReplicationStream,
+  plans: ReadonlyArray<IndexPlan.IndexPlan>,
+  sinks: ReadonlyArray<Sink>,
+  observer: Observer.Observer<CdcEvent>,
+  options: Options
+): Effect.Effect<never, Backfill.DocumentsRejected, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const workers: ReadonlyArray<IndexWorker> = yield* Effect.forEach(plans, (plan) =>
+      Effect.all({
+        plan: Effect.succeed(plan),
+        tables: Effect.succeed(new Set(IndexPlan.tables(plan).map((table) => table.display))),
+        resolver: AffectedRoots.make(plan),
+        builder: DocumentBuilder.make(plan)
+      })
+    )
+    const retry = Schedule.exponential("100 millis", 2).pipe(
+      Schedule.union(Schedule.spaced(options.maxRetryDelay ?? "10 seconds")),
+      Schedule.jittered
+    )
+    const reportAndRetry = <A, R>(
+      effect: Effect.Effect<A, SqlError.SqlError | SinkUnavailable | Backfill.DocumentsRejected, R>
+    ) =>
+      effect.pipe(
+        Effect.tapError((error) =>
+          error._tag === "DocumentsRejected"
+            ? Effect.void
+            : observer.notify(CdcEvent.ErrorOccurred({ message: error.message, retrying: true }))
+        ),
+        Effect.retry({ schedule: retry, while: (error) => error._tag !== "DocumentsRejected" }),
+        Effect.catchIf(
+          (error): error is SqlError.SqlError | SinkUnavailable => error._tag !== "DocumentsRejected",
+          (error) => Effect.die(error)
+        )
+      )
+
+    const process = (batch: ReadonlyArray<TransactionPart>) =>
+      Effect.gen(function* () {
+        const changes = batch.flatMap((part) => part.changes)
+        const truncated = new Set(batch.flatMap((part) => part.truncated))
+        const lsn = batch.reduce((highest, part) => Lsn.max(highest, part.commitLsn), Lsn.zero)
+        const writes: Array<DocumentWrite> = []
+        const documentsByIndex: Record<string, number> = {}
+        for (const worker of workers) {
+          const ids = yield* worker.resolver.resolve(changes)
+          const built = yield* worker.builder.build(ids)
+          const index = worker.plan.name
+          for (const document of built.documents)
+            writes.push({ index, id: document.id, json: document.json, lsn })
+          for (const id of built.gone) writes.push({ index, id, json: null, lsn })
+          documentsByIndex[index] = ids.size
+        }
+        const flushStarted = yield* Clock.currentTimeMillis
+        for (const sink of sinks) {
+          const report = yield* sink.write(writes)
+          for (const rejection of report.rejected) {
+            const policy =
+              workers.find((worker) => worker.plan.name === rejection.index)?.plan.onError ?? "stop"
+            if (policy === "stop") {
+              return yield* new Backfill.DocumentsRejected({ index: rejection.index, rejected: [rejection] })
+            }
+            yield* observer.notify(
+              CdcEvent.DocumentQuarantined({
+                index: rejection.index,
+                id: rejection.id,
+                sink: sink.name,
+                reason: rejection.reason,
+                policy
+              })
+            )
+          }
+        }
+        for (const sink of sinks) yield* sink.flush
+        const flushMillis = (yield* Clock.currentTimeMillis) - flushStarted
+        const lastFinal = [...batch].reverse().find((part) => part.final)
+        if (lastFinal !== undefined) yield* stream.acknowledge(lastFinal.commitLsn)
+        yield* observer.notify(
+          CdcEvent.BatchCommitted({
+            transactions: batch.filter((part) => part.final).length,
+            changes: changes.length,
+            documents: writes.length,
+            documentsByIndex,
+            flushMillis,
+            ackedLsn: Lsn.format(yield* stream.confirmed)
+          })
+        )
+        if (truncated.size > 0 && lastFinal !== undefined) {
+          yield* rebackfill(
+            workers.filter((worker) => [...truncated].some((table) => worker.tables.has(table))),
+            lastFinal.commitLsn + 1n
+          )
+        }
+      })
+
+    const rebackfill = (stale: ReadonlyArray<IndexWorker>, tag: Lsn.Lsn) =>
+      Effect.forEach(
+        stale,
+        (worker) =>
+          Effect.gen(function* () {
+            const index = worker.plan.name
+            yield* observer.notify(CdcEvent.IndexStale({ index, reason: "a table it reads was truncated" }))
+            for (const sink of sinks) yield* sink.clearSeeded(index)
+            yield* Backfill.run(worker.builder, sinks, tag, observer)
+            for (const sink of sinks) yield* sink.sweep(index, tag)
+            for (const sink of sinks) yield* sink.flush
+          }),
+        { discard: true }
+      )
+
+    const nextBatch = Effect.gen(function* () {
+      const first = yield* Queue.take(stream.parts)
+      const batch = [first]
+      let count = first.changes.length
+      while (count < options.maxChanges) {
+        const [next] = Chunk.toReadonlyArray(yield* Queue.takeUpTo(stream.parts, 1))
+        if (next === undefined) break
+        batch.push(next)
+        count += next.changes.length
+      }
+      return batch
+    })
+
+    return yield* Effect.forever(Effect.flatMap(nextBatch, (batch) => reportAndRetry(process(batch))))
+  })

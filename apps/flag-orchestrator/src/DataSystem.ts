@@ -151,6 +151,8 @@ export const make = (options: Options): Effect.Effect<DataSystem, never, Scope.S
       Effect.gen(function* () {
         if (Option.isSome(resolution.offlineDetail))
           yield* holder.report({ state: "offline", detail: resolution.offlineDetail.value })
+        // The old mode's run ends (its connections closed) before the new one starts.
+        yield* FiberHandle.clear(running)
         const sources = yield* options.sources(resolution.mode)
         yield* FiberHandle.run(
           running,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Exit, Fiber, Option, Ref, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Exit, Fiber, Option, Ref, Stream, Supervisor, TestClock } from "effect"
 import * as DataStatus from "../src/DataStatus.js"
 import * as DataSystem from "../src/DataSystem.js"
 import * as FallbackDirective from "../src/FallbackDirective.js"
@@ -536,4 +536,59 @@ describe("Orchestrator: status", () => {
     if (closed === undefined) return
     expect(DataStatus.sanitize(closed, { state: "valid" }, 4)).toBeUndefined()
   })
+})
+
+describe("Orchestrator: runs and modes", () => {
+  it.scoped("each synchronizer run releases what it started: fibers alive stay constant over many runs", () =>
+    Effect.gen(function* () {
+      const supervisor = yield* Supervisor.track
+      const parting = yield* T.synchronizer("parting", "fdv2", [
+        T.partial("s", 1, T.put("x", 1)),
+        T.goodbye()
+      ])
+      const other = yield* T.synchronizer("other")
+      yield* T.dataSystem(() => T.sources([], [parting, other]), streaming).pipe(
+        Effect.supervised(supervisor)
+      )
+      const runsReach = (count: number) =>
+        Effect.gen(function* () {
+          while ((yield* parting.runs) < count) {
+            yield* TestClock.adjust(Duration.seconds(1))
+            yield* settle
+          }
+        })
+      yield* runsReach(10)
+      const alive = (yield* supervisor.value).length
+      yield* runsReach(60)
+      expect((yield* supervisor.value).length).toBe(alive)
+    })
+  )
+
+  it.scoped("a switch to the mode running now is a no-op; another mode restarts with the selector kept", () =>
+    Effect.gen(function* () {
+      const stream = yield* T.synchronizer("streaming")
+      const poll = yield* T.synchronizer("polling")
+      const system = yield* T.dataSystem(
+        (mode) => T.sources([], [mode === "polling" ? poll : stream]),
+        streaming
+      )
+      yield* eventually(stream.active, "streaming runs")
+      yield* stream.emit(T.full("s1", 1, T.put("a", 1)))
+      yield* settle
+      yield* system.switchMode(ModeResolution.to("streaming"))
+      yield* settle
+      expect(yield* stream.runs).toBe(1)
+      expect(yield* stream.active).toBe(true)
+      yield* system.switchMode(ModeResolution.to("polling"))
+      yield* eventually(poll.active, "polling runs")
+      expect(yield* stream.active).toBe(false)
+      expect(yield* poll.bases).toEqual([Selector.make("s1", 1)])
+      yield* system.switchMode(ModeResolution.offline("networkUnavailable"))
+      yield* settle
+      const status = yield* system.status.get
+      expect([status.state, status.offlineDetail]).toEqual(["offline", "networkUnavailable"])
+      expect(yield* poll.active).toBe(false)
+      expect(yield* flagsOf(system)).toEqual({ a: { value: true } })
+    })
+  )
 })

@@ -22,3 +22,13 @@ export * as Schema from "./Schema.js"
 export * as Staging from "./Staging.js"
 /** The stale-event sweeper on the core `Sweeper`. */
 export * as StaleSweeper from "./StaleSweeper.js"
+/** The Schema-typed HTTP API (`HttpApi`): create, get and cancel flows; claim and complete executions. */
+export * as Api from "./Api.js"
+/** The API's handlers: each endpoint on the engine, with errors mapped to 400 / 404 / 409 / 503. */
+export * as ApiHandlers from "./ApiHandlers.js"
+/** `converge-deps run` composed: database, engine, API server and status server. */
+export * as Main from "./Main.js"
+/** A sample workload: flows of four shapes and simulated workers with a failure rate. */
+export * as SampleWorkload from "./SampleWorkload.js"
+/** Serving the API (with `/openapi.json`) next to the status server. */
+export * as Server from "./Server.js"

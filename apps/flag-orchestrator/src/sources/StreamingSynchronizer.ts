@@ -56,6 +56,23 @@ const fallback = (directive: FallbackDirective.FallbackDirective) =>
 const invalidData = (error: Source.SourceError) =>
   finish(Source.Result.Interrupted({ error }), Source.Result.Recycle({ reason: "invalid-data" }))
 
+/**
+ * Feeds `text` to the SSE parser one line at a time. The parser rescans its pending buffer from the
+ * start for every line, so one large chunk (a burst of events) costs time quadratic in its size;
+ * line by line keeps it linear. Stops at the first error (an event over the size limit).
+ */
+const feedByLine = (parser: Sse.Parser, text: string): Sse.SseError | undefined => {
+  let start = 0
+  while (start < text.length) {
+    const newline = text.indexOf("\n", start)
+    const end = newline === -1 ? text.length : newline + 1
+    const error = parser.feed(text.slice(start, end))
+    if (error !== undefined) return error
+    start = end
+  }
+  return undefined
+}
+
 /** A streaming synchronizer over the `HttpClient` in context. */
 export const make = (options: Options): Effect.Effect<Source.Synchronizer, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (client) => {
@@ -164,7 +181,7 @@ export const make = (options: Options): Effect.Effect<Source.Synchronizer, never
 
               const onChunk = (text: string): Effect.Effect<Option.Option<Outcome>> =>
                 Effect.suspend(() => {
-                  const tooLarge = parser.feed(text)
+                  const tooLarge = feedByLine(parser, text)
                   const events = parsed.splice(0, parsed.length)
                   return Effect.reduce(events, Option.none<Outcome>(), (outcome, event) =>
                     Option.isSome(outcome) ? Effect.succeed(outcome) : onEvent(event)

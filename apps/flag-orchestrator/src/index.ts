@@ -28,3 +28,29 @@ export * as Orchestrator from "./Orchestrator.js"
 export * as Relay from "./relay/Relay.js"
 /** The relay's config file (YAML or JSON), validated with Schema. */
 export * as RelayConfig from "./relay/RelayConfig.js"
+/** Where the HTTP sources connect: base URL, endpoint paths, headers, decoding limits. */
+export * as Endpoints from "./sources/Endpoints.js"
+/** HTTP and decoding failures as categorized `SourceError`s (401/403/404 terminal, 5xx/400/408/429 transient). */
+export * as SourceErrors from "./sources/SourceErrors.js"
+/** The FDv2 streaming synchronizer: SSE over HTTP, a handler per connection, reconnect backoff, coalesced pings. */
+export * as StreamingSynchronizer from "./sources/StreamingSynchronizer.js"
+/** The FDv2 polling synchronizer: one poll in flight, 304 → None, the FDv1 directive after the payload. */
+export * as PollingSynchronizer from "./sources/PollingSynchronizer.js"
+/** The FDv2 polling initializer: one poll with the basis held now. */
+export * as PollingInitializer from "./sources/PollingInitializer.js"
+/** The FDv1 fallback tier: `/sdk/latest-all` as a Full change set with the empty selector. */
+export * as Fdv1PollingSynchronizer from "./sources/Fdv1PollingSynchronizer.js"
+/** The relay's cache file: atomic writes of the store, and reading it back. */
+export * as CacheFile from "./sources/CacheFile.js"
+/** The cache file as an initializer: a Full change set without a selector, or a categorized failure. */
+export * as CacheFileInitializer from "./sources/CacheFileInitializer.js"
+/** `serve-fdv2`: a local FDv2 server (stream, poll, FDv1) with an admin API for flags and faults. */
+export * as Fdv2Server from "./server/Fdv2Server.js"
+/** The data `serve-fdv2` serves and the PubSub that streams its changes. */
+export * as FlagData from "./server/FlagData.js"
+/** The flags file `serve-fdv2 --flags FILE` loads. */
+export * as FlagsFile from "./server/FlagsFile.js"
+/** Response faults `serve-fdv2` injects (status, fallback header, invalid polls, latency). */
+export * as Faults from "./server/Faults.js"
+/** What `serve-fdv2` has seen: connections and polls open, most at once, recent `basis` values. */
+export * as ServerStats from "./server/ServerStats.js"

@@ -12,6 +12,7 @@
  *
  * Nothing here is real infrastructure: it is named a simulation everywhere it shows.
  */
+import * as Crypto from "node:crypto"
 import { Clock, Duration, Effect, Option, PubSub, Random, Stream } from "effect"
 import type { SimulatedProviderConfig } from "../config/ProviderConfig.js"
 import * as TokenBucket from "../internal/TokenBucket.js"
@@ -85,6 +86,8 @@ export const make = (options: Options) =>
     const bucket = yield* TokenBucket.make(options.api)
     const notices = yield* PubSub.unbounded<TerminationNoticeSignal>()
     const held = new Map<string, Held>()
+    // Provider ids are unique across simulations, as a real cloud's are across accounts' lifetimes.
+    const idPrefix = `sim-${Crypto.randomUUID().slice(0, 6)}`
     let nextId = 1
     const scripted: Array<"transient" | "permanent"> = []
     const counts = { create: 0, delete: 0, describe: 0, list: 0, throttled: 0, failedCreates: 0 }
@@ -123,7 +126,7 @@ export const make = (options: Options) =>
             })
           }
         }
-        yield* Effect.sleep(latency)
+        if (!Duration.isZero(latency)) yield* Effect.sleep(latency)
         return yield* body
       })
 
@@ -164,7 +167,7 @@ export const make = (options: Options) =>
           }
           const instance: Held = {
             request,
-            providerId: `sim-${nextId++}`,
+            providerId: `${idPrefix}-${nextId++}`,
             createdAt: now,
             terminal: undefined
           }

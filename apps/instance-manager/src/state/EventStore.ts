@@ -25,6 +25,8 @@ export interface NewEvent {
   readonly dueAt?: Date
   /** For follow-ups: the attempt this event continues (default 0). */
   readonly attempt?: number
+  /** Add nothing when the same (type, group, instance) is already pending (default false). */
+  readonly coalesce?: boolean
 }
 
 /** A pending event as stored. */
@@ -65,13 +67,22 @@ export const pendingCount: Effect.Effect<number, SqlError.SqlError, SqlClient.Sq
     )
 )
 
-/** Adds an event unless `capacity` events are pending already (`EventQueueFull`); returns its id. */
+/**
+ * Adds an event unless `capacity` events are pending already (`EventQueueFull`); returns its id,
+ * or `None` when `coalesce` found the same event pending.
+ */
 export const enqueue = (
   event: NewEvent,
   capacity: number
-): Effect.Effect<string, EventQueueFull | SqlError.SqlError, SqlClient.SqlClient> =>
+): Effect.Effect<Option.Option<string>, EventQueueFull | SqlError.SqlError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    if (event.coalesce === true) {
+      const pending = yield* sql`
+        SELECT 1 FROM im_events WHERE status = 'pending' AND type = ${event.type} AND tenant = ${event.tenant}
+          AND group_key = ${event.group} AND instance_id = ${event.instanceId ?? ""}`
+      if (pending.length > 0) return Option.none()
+    }
     const rows = yield* sql<{ readonly id: string }>`
       INSERT INTO im_events (type, tenant, group_key, instance_id, created_at, cause, attempt, prevent_duplicate, term, due_at)
       SELECT ${event.type}, ${event.tenant}, ${event.group}, ${event.instanceId ?? ""}, ${event.createdAt},
@@ -86,7 +97,7 @@ export const enqueue = (
         message: `The event queue is full (${capacity} pending events): retry shortly, or raise eventQueueCapacity`
       })
     }
-    return row.id
+    return Option.some(row.id)
   })
 
 /**
@@ -97,7 +108,7 @@ export const enqueueWaiting = (
   event: NewEvent,
   capacity: number,
   poll: Duration.DurationInput = Duration.millis(200)
-): Effect.Effect<string, SqlError.SqlError, SqlClient.SqlClient> =>
+): Effect.Effect<Option.Option<string>, SqlError.SqlError, SqlClient.SqlClient> =>
   enqueue(event, capacity).pipe(
     Effect.retry({ while: (error) => error._tag === "EventQueueFull", schedule: Schedule.spaced(poll) }),
     Effect.catchTag("EventQueueFull", (full) => Effect.die(full))

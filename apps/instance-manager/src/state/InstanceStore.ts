@@ -238,3 +238,27 @@ export const idOfProvider = (
       Effect.map((rows) => Option.fromNullable(rows[0]))
     )
   )
+
+/** Replacements started in the group at or after `since` for one of `reasons` (draining or done). */
+export const countReplacementsSince = (
+  tenant: string,
+  group: string,
+  since: Date,
+  reasons: ReadonlyArray<string>
+): Effect.Effect<number, SqlError.SqlError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ readonly count: number }>`
+      SELECT count(*)::int AS count FROM im_instances
+      WHERE tenant = ${tenant} AND group_key = ${group} AND drain_started_at >= ${since}
+        AND drain_reason IN ${sql.in(reasons)}`.pipe(Effect.map((rows) => rows[0]?.count ?? 0))
+  )
+
+/** Gives back a reservation whose create failed (unfenced: the row is this manager's own and nothing was created). */
+export const releaseReservation = (
+  id: string,
+  now: Date
+): Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`UPDATE im_instances SET state = 'deleted', deleted_at = ${now}
+        WHERE id = ${id} AND provider_id IS NULL`.pipe(Effect.asVoid)
+  )

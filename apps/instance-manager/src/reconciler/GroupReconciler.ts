@@ -1,0 +1,233 @@
+/**
+ * The group reconciler: one level-triggered pass per group key, run by the core `Controller`
+ * (so a group is never reconciled twice at once, and groups proceed in parallel).
+ *
+ * ```text
+ *   pass(tenant/group), term = the gate's term
+ *     1. schedule health checks for instances silent for an interval   (CheckInstance events)
+ *     2. handle the group's due events (term discard, preventDuplicate, per-type retry)
+ *     3. deleted group → delete everything; else:
+ *        dead (gone / terminal)          → delete at once (no drain); scaling replaces it
+ *        draining and acked / due / dead → delete
+ *        termination notice              → replace with drain (outside the budget)
+ *        unhealthy                       → replace with drain, within the replacement budget
+ *        expiry (forced, or eligible when nothing drains), then drift (none while draining)
+ *                                        → one replacement per pass, within the budget
+ *        scale to desired                → creates (rate-limited, capped at desired + maxSurge,
+ *                                          stop at the first failure) or deletes (unhealthy /
+ *                                          pending first, then oldest)
+ *     4. status, and the next wake-up (events, drain deadlines, health ticks, expiry ages)
+ * ```
+ *
+ * A failed create fails the pass: the controller retries it by the `create` policy, and a
+ * permanent provider error is terminal (not retried). Every failure is reported through
+ * `NotifyError` and the status. Writes are fenced by the term the pass decided under.
+ */
+import { LeaderGate, Outcome, type Status } from "@converge/core"
+import type { SqlClient, SqlError } from "@effect/sql"
+import { Clock, Duration, Effect, Option } from "effect"
+import * as ManagerStatus from "../ManagerStatus.js"
+import type { Provider, ProviderError } from "../provider/Provider.js"
+import * as EventStore from "../state/EventStore.js"
+import type { Fence, FenceError } from "../state/Fence.js"
+import * as GroupStore from "../state/GroupStore.js"
+import * as InstanceStore from "../state/InstanceStore.js"
+import type { CreateRateLimit } from "./CreateRateLimit.js"
+import * as EventHandling from "./EventHandling.js"
+import * as GroupKey from "./GroupKey.js"
+import * as Lifecycle from "./Lifecycle.js"
+import type { Notifier } from "./Notifier.js"
+import type { PassContext, Settings } from "./PassContext.js"
+import * as Planning from "./Planning.js"
+
+/** Why a pass failed: a provider call, a fenced write, or the database. */
+export type PassError = ProviderError | FenceError | SqlError.SqlError
+
+/** The services a pass needs. */
+export type PassServices =
+  | SqlClient.SqlClient
+  | Fence
+  | Provider
+  | Notifier
+  | CreateRateLimit
+  | LeaderGate.LeaderGate
+
+const scheduleHealthChecks = (context: PassContext, instances: ReadonlyArray<InstanceStore.InstanceRecord>) =>
+  Effect.forEach(
+    instances,
+    (instance) => {
+      const interval = Duration.toMillis(context.group.spec.healthInterval)
+      const silentFor = context.now.getTime() - Planning.lastSeen(instance)
+      if (!Planning.isActive(instance) || instance.providerId === null || silentFor < interval)
+        return Effect.void
+      const overdue = silentFor >= 3 * interval
+      return EventStore.enqueueWaiting(
+        {
+          type: "CheckInstance",
+          tenant: context.group.tenant,
+          group: context.group.key,
+          instanceId: instance.id,
+          cause: overdue ? "health-reports-overdue" : "missed-health-report",
+          // A suspicion is checked once per window; an overdue instance is always checked.
+          preventDuplicate: !overdue,
+          coalesce: true,
+          term: context.term,
+          createdAt: context.now
+        },
+        context.settings.eventQueueCapacity
+      )
+    },
+    { discard: true }
+  )
+
+/** The pass's actions on the group; returns whether the replacement breaker is open. */
+const act = (context: PassContext): Effect.Effect<boolean, PassError, PassServices> =>
+  Effect.gen(function* () {
+    const { group } = context
+    const spec = group.spec
+    const deleted = group.deletedAt !== null
+    const desired = deleted ? 0 : group.desiredSize
+    const cap = desired + spec.maxSurge
+    const live = () => InstanceStore.listLive(group.tenant, group.key)
+
+    if (deleted) {
+      for (const instance of yield* live()) yield* Lifecycle.remove(context, instance)
+      return false
+    }
+
+    for (const instance of yield* live()) {
+      const drainOver =
+        instance.state === "draining" &&
+        (instance.drainAckedAt !== null ||
+          (instance.deleteAt !== null && instance.deleteAt.getTime() <= context.now.getTime()))
+      if (Planning.isDead(instance) || drainOver) yield* Lifecycle.remove(context, instance)
+    }
+
+    for (const instance of (yield* live()).filter(Planning.isActive)) {
+      if (instance.terminationNoticeAt === null) continue
+      yield* Lifecycle.replaceWithDrain(context, instance, "termination-notice", cap)
+    }
+
+    const allowance = Planning.replacementAllowance(spec, desired)
+    const windowStart = new Date(context.now.getTime() - Duration.toMillis(spec.replacementBudget.window))
+    let used = yield* InstanceStore.countReplacementsSince(
+      group.tenant,
+      group.key,
+      windowStart,
+      Planning.budgeted
+    )
+    let breakerOpen = false
+    for (const instance of Planning.unhealthyToReplace((yield* live()).filter(Planning.isActive))) {
+      if (used >= allowance) {
+        breakerOpen = true
+        break
+      }
+      const reason = instance.unhealthyReason === "disconnected" ? "disconnected" : "missed-health-reports"
+      if (!(yield* Lifecycle.replaceWithDrain(context, instance, reason, cap))) break
+      used++
+    }
+
+    const afterHealth = yield* live()
+    const active = afterHealth.filter(Planning.isActive)
+    const anyDraining = afterHealth.some((instance) => instance.state === "draining")
+    const expiring = Planning.expiryCandidate(spec, active, anyDraining, context.now.getTime())
+    const rotation =
+      expiring ??
+      Option.getOrUndefined(
+        Option.map(
+          Option.fromNullable(Planning.driftCandidate(group.templateHash, active, anyDraining)),
+          (instance) => ({
+            instance,
+            reason: "drift" as const
+          })
+        )
+      )
+    if (rotation !== undefined) {
+      if (used >= allowance) breakerOpen = true
+      else yield* Lifecycle.replaceWithDrain(context, rotation.instance, rotation.reason, cap)
+    }
+
+    // A drain timeout of 0 deletes at once, in the same pass.
+    for (const instance of yield* live()) {
+      if (
+        instance.state === "draining" &&
+        instance.deleteAt !== null &&
+        instance.deleteAt.getTime() <= context.now.getTime()
+      ) {
+        yield* Lifecycle.remove(context, instance)
+      }
+    }
+
+    const counted = (yield* live()).filter(Planning.isActive)
+    if (counted.length > desired) {
+      for (const victim of Planning.scaleDownVictims(counted, counted.length - desired)) {
+        yield* Lifecycle.remove(context, victim)
+      }
+    }
+    for (let missing = desired - counted.length; missing > 0; missing--) {
+      if (Option.isNone(yield* Lifecycle.create(context, cap))) break
+    }
+    return breakerOpen
+  })
+
+/** Builds the reconcile function of the group controller. */
+export const make = (
+  settings: Settings,
+  status: Status.Status<ManagerStatus.ManagerStatus, typeof ManagerStatus.ManagerStatus.Encoded>
+) => {
+  const reconcile = (key: GroupKey.GroupKey): Effect.Effect<Outcome.Outcome, PassError, PassServices> =>
+    Effect.gen(function* () {
+      const gate = yield* LeaderGate.LeaderGate
+      const term = yield* gate.term
+      const now = new Date(yield* Clock.currentTimeMillis)
+      const { tenant, group: groupName } = GroupKey.parse(key)
+      const found = yield* GroupStore.get(tenant, groupName)
+      if (Option.isNone(found)) return Outcome.done
+      const context: PassContext = { group: found.value, term, now, settings }
+      const group = found.value
+
+      yield* scheduleHealthChecks(context, yield* InstanceStore.listLive(tenant, groupName))
+      const tally = yield* EventHandling.handleDue(context)
+      yield* status.update((current) => ManagerStatus.withEvents(current, tally))
+
+      const breakerOpen = yield* act(context)
+
+      const instances = yield* InstanceStore.listLive(tenant, groupName)
+      const interval = Duration.toMillis(group.spec.healthInterval)
+      yield* status.update((current) =>
+        ManagerStatus.withGroup(current, {
+          tenant,
+          group: groupName,
+          desired: group.deletedAt === null ? group.desiredSize : 0,
+          actual: instances.length,
+          healthy: instances.filter(
+            (instance) =>
+              instance.state === "running" &&
+              instance.unhealthyAt === null &&
+              now.getTime() - Planning.lastSeen(instance) < 3 * interval
+          ).length,
+          draining: instances.filter((instance) => instance.state === "draining").length,
+          deleted: group.deletedAt !== null,
+          breakerOpen
+        })
+      )
+
+      const pendingEvents = yield* EventStore.pendingCount
+      yield* status.update((current) => ({
+        ...current,
+        queue: { ...current.queue, pendingEvents, full: pendingEvents >= settings.eventQueueCapacity }
+      }))
+
+      const nextEvent = yield* EventStore.nextDue(tenant, groupName)
+      const wakeup = Planning.nextWakeup(
+        group.spec,
+        instances,
+        Option.getOrUndefined(Option.map(nextEvent, (date) => date.getTime())),
+        now.getTime()
+      )
+      if (wakeup === undefined)
+        return group.deletedAt !== null && instances.length === 0 ? Outcome.done : Outcome.awaitChange
+      return Outcome.requeueAfter(Duration.millis(Math.max(0, wakeup - now.getTime())))
+    }).pipe(Effect.annotateLogs("group", key))
+  return { reconcile }
+}

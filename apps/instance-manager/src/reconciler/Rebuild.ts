@@ -1,0 +1,70 @@
+/**
+ * Rebuilding a group's state from the provider's list, on every leadership acquisition
+ * (`InitialReconcile`): the provider is the truth about what exists.
+ *
+ * - an instance the provider holds under a known id gets its provider id recorded (a create
+ *   whose answer was lost with the previous leader);
+ * - an instance the provider holds that the manager does not know is adopted;
+ * - an instance the manager knows by provider id that the provider no longer lists is marked gone;
+ * - a create reserved long ago that never reached the provider is marked deleted.
+ */
+import type { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { isTerminal, Provider, type ProviderError } from "../provider/Provider.js"
+import type { Fence, FenceError } from "../state/Fence.js"
+import * as InstanceStore from "../state/InstanceStore.js"
+import type { PassContext } from "./PassContext.js"
+
+/** A reservation without a provider id older than this is a create that was lost. */
+export const lostCreateAfterMillis = 120_000
+
+/** Reconciles the group's instance rows with the provider's list. */
+export const fromProvider = (
+  context: PassContext
+): Effect.Effect<void, ProviderError | FenceError, SqlClient.SqlClient | Fence | Provider> =>
+  Effect.gen(function* () {
+    const provider = yield* Provider
+    const { tenant, key } = context.group
+    const listed = yield* provider.list(tenant, key)
+    const known = yield* InstanceStore.listLive(tenant, key)
+    const byId = new Map(known.map((instance) => [instance.id, instance]))
+    const listedProviderIds = new Set(listed.map((instance) => instance.providerId))
+    for (const instance of listed) {
+      const record = byId.get(instance.instanceId)
+      if (record === undefined) {
+        if (isTerminal(instance.state)) continue
+        yield* InstanceStore.adopt(
+          {
+            id: instance.instanceId,
+            tenant,
+            group: key,
+            providerId: instance.providerId,
+            templateHash: instance.templateHash,
+            state: instance.state === "running" ? "running" : "pending",
+            createdAt: new Date(instance.createdAt)
+          },
+          context.term
+        )
+      } else if (record.providerId === null) {
+        yield* InstanceStore.attachProvider(record.id, instance.providerId)
+      }
+    }
+    for (const record of known) {
+      if (
+        record.providerId !== null &&
+        !listedProviderIds.has(record.providerId) &&
+        record.unhealthyReason !== "gone"
+      ) {
+        yield* InstanceStore.update(context.term, record.id, {
+          unhealthy_at: context.now,
+          unhealthy_reason: "gone"
+        })
+      }
+      const lost =
+        record.providerId === null &&
+        !listed.some((instance) => instance.instanceId === record.id) &&
+        context.now.getTime() - record.createdAt.getTime() >= lostCreateAfterMillis
+      if (lost)
+        yield* InstanceStore.update(context.term, record.id, { state: "deleted", deleted_at: context.now })
+    }
+  })

@@ -4,6 +4,7 @@
  * database directly (`--database-url` / `DATABASE_URL`) and print their result as JSON; bad
  * input is a message on stderr and exit code 1.
  */
+import { Tracing } from "@converge/http"
 import { PgDatabase } from "@converge/pg"
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
@@ -253,7 +254,11 @@ export const run = Command.make(
       staleThresholdMs: options.staleThresholdMs,
       namespace: Option.getOrUndefined(options.namespace),
       instanceTag: Option.getOrUndefined(options.instanceTag)
-    }).pipe(Effect.mapError(failWith))
+    }).pipe(
+      // Spans (API requests, dispatch) go to OTEL_EXPORTER_OTLP_ENDPOINT when it is set.
+      Effect.provide(Tracing.layer({ serviceName: "converge-deps" })),
+      Effect.mapError(failWith)
+    )
 ).pipe(
   Command.withDescription(
     "Runs the engine: migrations, push dispatcher (LISTEN/NOTIFY), stale-event sweeper, HTTP API and status server"

@@ -290,4 +290,21 @@ describe("StreamingSynchronizer over a real serve-fdv2", () => {
       }).pipe(Effect.provide(serverLayer(twoFlags))),
     timeout
   )
+
+  it.scoped(
+    "a connection silent for longer than readTimeout is reconnected as a timeout interruption",
+    () =>
+      Effect.gen(function* () {
+        const run = yield* streaming({ readTimeout: Duration.millis(300) })
+        yield* run.nextOf("ChangeSet")
+        const { result } = yield* run.nextOf("Interrupted")
+        expect(result.error.category).toBe("timeout")
+        expect(result.error.message).toBe(
+          "the streaming endpoint sent nothing for longer than the read timeout"
+        )
+        yield* TestClock.adjust(yield* pendingSleep)
+        expect((yield* run.nextOf("ChangeSet")).result.changeSet).toEqual(ChangeSet.none)
+      }).pipe(Effect.provide(serverLayer(twoFlags))),
+    timeout
+  )
 })

@@ -48,6 +48,14 @@ export const timeout = (endpoint: EndpointName): Source.SourceError =>
     message: `the ${endpoint} endpoint did not answer in time`
   })
 
+/** The error of a stream that stayed silent (not even a heart-beat) for longer than its read timeout. */
+export const silent = (endpoint: EndpointName): Source.SourceError =>
+  new Source.SourceError({
+    category: "timeout",
+    status: Option.none(),
+    message: `the ${endpoint} endpoint sent nothing for longer than the read timeout`
+  })
+
 /** The error of input that could not be decoded; its message already avoids echoing the payload. */
 export const fromDecode = (endpoint: EndpointName, error: Protocol.DecodeError): Source.SourceError =>
   new Source.SourceError({

@@ -8,7 +8,8 @@
  *    │  │               │ end of stream ───▶ Recycle("end-of-stream")
  *    │  │               │ invalid data ────▶ Interrupted(categorized), Recycle("invalid-data")
  *    │  │               │ legacy ping ─────▶ one coalesced poll (at most one in flight, one queued)
- *    │  │               └ socket error ────▶ Interrupted(network-error), reconnect
+ *    │  │               │ socket error ────▶ Interrupted(network-error), reconnect
+ *    │  │               └ silent 5 min ────▶ Interrupted(timeout), reconnect
  *    │  └── backoff (1 s → 30 s, 50 % jitter, reset after 60 s connected)
  *    ├─5xx / 400 / 408 / 429 / network─▶ Interrupted, reconnect
  *    └─401 / 403 / 404 / other 4xx────▶ Terminal
@@ -23,7 +24,7 @@
 import { Backoff } from "@converge/core"
 import { Sse } from "@effect/experimental"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { type Duration, Effect, Either, Option, Queue, Stream, Take } from "effect"
+import { Clock, Duration, Effect, Either, Option, Queue, Stream, Take } from "effect"
 import * as FallbackDirective from "../FallbackDirective.js"
 import * as Protocol from "../Protocol.js"
 import * as ProtocolHandler from "../ProtocolHandler.js"
@@ -36,9 +37,19 @@ import * as SourceErrors from "./SourceErrors.js"
 /** Options: the endpoints and the reconnect backoff (default: core `Backoff` with `RetryPolicy.connection`, reset after 60 s). */
 export interface Options extends Endpoints.Options {
   readonly backoff?: Backoff.Options | undefined
+  /**
+   * How long a connection may stay silent (no bytes, not even a heart-beat) before it counts as
+   * broken and is reconnected (`Interrupted`, category `timeout`). Real time. Default 5 minutes.
+   */
+  readonly readTimeout?: Duration.DurationInput | undefined
   /** Deadline of the poll a legacy `ping` triggers. Default 10 s. */
   readonly pollRequestTimeout?: Duration.DurationInput | undefined
 }
+
+/** How long a connection may stay silent before it is reconnected: 5 minutes. */
+export const defaultReadTimeout: Duration.Duration = Duration.minutes(5)
+
+const liveClock = Clock.make()
 
 /** The name of the legacy event that asks the client to poll. */
 export const pingEvent = "ping"
@@ -79,6 +90,7 @@ export const make = (options: Options): Effect.Effect<Source.Synchronizer, never
     const endpoints = Endpoints.resolve(options)
     const scopedClient = HttpClient.withScope(client)
     const maxEventSize = endpoints.handler.maxPayloadBytes
+    const readTimeout = options.readTimeout ?? defaultReadTimeout
 
     const run = (basis: Effect.Effect<Selector.Selector>): Stream.Stream<Source.Result> =>
       Stream.unwrapScoped(
@@ -195,11 +207,20 @@ export const make = (options: Options): Effect.Effect<Source.Synchronizer, never
                 })
 
               const read = yield* response.stream.pipe(
+                Stream.timeoutFail(() => "silent" as const, readTimeout),
                 Stream.decodeText(),
                 Stream.runFoldWhileEffect(Option.none<Outcome>(), Option.isNone, (_, text) => onChunk(text)),
+                // The silence deadline is about real I/O: real time even under a test clock.
+                Effect.withClock(liveClock),
                 Effect.either
               )
-              if (Either.isLeft(read)) return reconnect(SourceErrors.network("streaming"))
+              if (Either.isLeft(read)) {
+                return reconnect(
+                  read.left === "silent"
+                    ? SourceErrors.silent("streaming")
+                    : SourceErrors.network("streaming")
+                )
+              }
               return Option.getOrElse(read.right, () =>
                 Option.match(headerDirective, { onNone: () => recycle("end-of-stream"), onSome: fallback })
               )

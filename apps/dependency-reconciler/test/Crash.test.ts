@@ -52,6 +52,8 @@ describe("crash test", () => {
           const specs = Array.from({ length: flowCount }, (_, index) => fourLevelDag(`f${index}-`, width))
           const flows = yield* Effect.forEach(specs, (spec) => Staging.stage(spec))
           const worker = WorkerLoop.make(deterministicOutcome)
+          // Kills that left completion events undispatched: the cascade was cut mid-way.
+          let killsLeavingPendingEvents = 0
 
           for (let kill = 0; kill < kills; kill++) {
             yield* Effect.scoped(
@@ -78,6 +80,7 @@ describe("crash test", () => {
                 } else {
                   yield* engine.process.kill("SIGKILL")
                 }
+                if ((yield* allDone).pending > 0) killsLeavingPendingEvents++
               })
             )
           }
@@ -95,6 +98,8 @@ describe("crash test", () => {
             })
           )
 
+          yield* Effect.logInfo(`${killsLeavingPendingEvents} of ${kills} kills left events undispatched`)
+          expect(killsLeavingPendingEvents).toBeGreaterThan(0)
           for (const [index, flow] of flows.entries()) {
             const spec = specs[index]
             if (spec === undefined) continue

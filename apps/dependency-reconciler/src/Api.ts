@@ -3,13 +3,13 @@
  * `HttpApi`): the server (`ApiHandlers`, `Server`), clients (`HttpApiClient.make(DepsApi)`) and
  * the OpenAPI document (`/openapi.json`) all derive from this one definition.
  *
- * | method and path                    | what it does                                           |
- * |------------------------------------|--------------------------------------------------------|
- * | `POST /flows`                      | creates a flow: executions, edges and policies at once |
- * | `GET /flows/:flowId`               | every execution's state and every group's decision     |
- * | `POST /flows/:flowId/cancel`       | `cancel_all` or `cancel_pending`                        |
- * | `POST /executions/claim`           | claims runnable executions (`FOR UPDATE SKIP LOCKED`)   |
- * | `POST /executions/:executionId/complete` | `succeeded` \| `failed` \| `cancelled`           |
+ * | method and path                           | what it does                                           |
+ * |-------------------------------------------|--------------------------------------------------------|
+ * | `POST /flows`                             | creates a flow: executions, edges and policies at once |
+ * | `GET /flows/:flowId`                      | every execution's state and every group's decision     |
+ * | `POST /flows/:flowId/cancel`              | `cancel_all` or `cancel_pending`                       |
+ * | `POST /executions/claim`                  | claims runnable executions (`FOR UPDATE SKIP LOCKED`)  |
+ * | `POST /executions/:executionId/complete`  | `succeeded` \| `failed` \| `cancelled`                 |
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"

@@ -23,6 +23,7 @@ import {
   Equal,
   FiberHandle,
   LogLevel,
+  Metric,
   Option,
   PubSub,
   type Queue,
@@ -38,6 +39,11 @@ import type * as ModeResolution from "./ModeResolution.js"
 import * as Orchestrator from "./Orchestrator.js"
 import * as Selector from "./Selector.js"
 import * as Store from "./Store.js"
+
+/** `converge_flags_change_sets_applied_total{source, type}`: change sets applied to the store, by source and `full` / `partial`. */
+export const changeSetsApplied = Metric.counter("converge_flags_change_sets_applied_total", {
+  description: "FDv2 change sets applied to the flag store, by source and type"
+})
 
 /** Every source was exhausted before any data arrived, so the data system cannot initialize. */
 export class DataSystemHaltedError extends Data.TaggedError("DataSystemHaltedError")<{
@@ -123,6 +129,13 @@ export const make = (options: Options): Effect.Effect<DataSystem, never, Scope.S
             const applied = Store.apply(held, changeSet)
             return [applied, applied.store]
           })
+          yield* Metric.increment(
+            Metric.tagged(
+              Metric.tagged(changeSetsApplied, "source", origin.name),
+              "type",
+              changeSet._tag === "Full" ? "full" : "partial"
+            )
+          )
           yield* Ref.set(hasData, true)
           yield* Ref.set(lastOrigin, Option.some(origin))
           yield* PubSub.publish(appliedHub, {

@@ -146,6 +146,8 @@ describe("the relay end to end over real HTTP against serve-fdv2", () => {
             source: "streaming",
             updates: [{ op: "put", kind: "flag", key: "gamma", object: { on: true } }]
           })
+          const metrics = yield* Effect.promise(() => fetch(`${statusUrl}/metrics`).then((r) => r.text()))
+          expect(metrics).toMatch(/converge_flags_change_sets_applied_total\{[^}]*source="streaming"/)
           const status = (yield* getJson(`${statusUrl}/status`)).body
           expect(status).toMatchObject({
             initialized: true,

@@ -111,6 +111,18 @@ describe("serve-fdv2", () => {
   )
 })
 
+describe("serve-fdv2 heart-beats", () => {
+  it.scoped(
+    "an idle stream gets a heart-beat every heartbeatInterval",
+    () =>
+      Effect.gen(function* () {
+        const idle = yield* streamUntil("/sdk/stream?basis=", "heart-beat")
+        expect(idle.text).toContain("event: heart-beat")
+      }).pipe(Effect.provide(Fdv2Server.layer({ heartbeatInterval: "200 millis" }))),
+    timeout
+  )
+})
+
 describe("FlagsFile", () => {
   it("parses flags and segments; both are optional", () => {
     expect(FlagsFile.parse("f.json", '{"flags":{"a":{"on":true}}}')).toEqual(

@@ -4,7 +4,7 @@
  *
  * | route | answer |
  * |---|---|
- * | `GET /sdk/stream?basis=S` | SSE: intent `none` when `S` is the current state, else a full transfer; then every change as it happens |
+ * | `GET /sdk/stream?basis=S` | SSE: intent `none` when `S` is the current state, else a full transfer; then every change as it happens, and a `heart-beat` every `heartbeatInterval` |
  * | `GET /sdk/poll?basis=S` | `304` when `S` is current, else `{events:[…]}` with a full transfer |
  * | `GET /sdk/latest-all` | FDv1: `{flags:{key:{…object,key,version}}, segments:{…}}` |
  * | `GET /admin/flags` | the current flags, state and version |
@@ -61,6 +61,8 @@ export interface Options {
   readonly port?: number | undefined
   /** The objects to start with. Default: none. */
   readonly initial?: FlagsFile.InitialData | undefined
+  /** How often an idle stream gets a `heart-beat` event, so clients' read timeouts stay quiet. Default 60 s. */
+  readonly heartbeatInterval?: Duration.DurationInput | undefined
   /** Called right before a change's `payload-transferred` is written to a stream (for latency benchmarks). */
   readonly onTransferred?: ((version: number) => void) | undefined
 }
@@ -149,8 +151,17 @@ export const router = (
   data: FlagData.FlagData,
   faults: Faults.Faults,
   stats: ServerStats.ServerStats,
-  onTransferred: (version: number) => void = () => undefined
+  onTransferred: (version: number) => void = () => undefined,
+  heartbeatInterval: Duration.DurationInput = Duration.seconds(60)
 ) => {
+  const heartBeats = Stream.repeatEffect(
+    Effect.as(
+      // Real time even when a test drives the clients with a TestClock.
+      Effect.withClock(Effect.sleep(heartbeatInterval), liveClock),
+      { event: "heart-beat", data: "" } satisfies Protocol.RawEvent
+    )
+  )
+
   /**
    * Takes the response faults, sleeps the latency, and answers the injected status if there is one.
    * Polls count as in flight from arrival to answer (streams count while their body is open).
@@ -216,7 +227,10 @@ export const router = (
               }
             })
           )
-          return Stream.concat(Stream.fromIterable(FlagData.initialTransfer(snapshot, basis ?? "")), live)
+          return Stream.concat(
+            Stream.fromIterable(FlagData.initialTransfer(snapshot, basis ?? "")),
+            live
+          ).pipe(Stream.merge(heartBeats, { haltStrategy: "left" }))
         })
       ).pipe(Stream.map(encodeEvent), Stream.encodeText)
       return HttpServerResponse.stream(body, {
@@ -371,7 +385,9 @@ export const layer = (options: Options = {}): Layer.Layer<Fdv2Server, ServeError
       const data = yield* FlagData.make(options.initial)
       const faults = yield* Faults.make
       const stats = yield* ServerStats.make
-      yield* HttpServer.serveEffect(router(data, faults, stats, options.onTransferred))
+      yield* HttpServer.serveEffect(
+        router(data, faults, stats, options.onTransferred, options.heartbeatInterval)
+      )
       const location = urlOf((yield* HttpServer.HttpServer).address)
       yield* Effect.logInfo(`FDv2 server listening on ${location.url}`)
       return Fdv2Server.of({ ...location, data, faults, stats })

@@ -123,6 +123,14 @@ describe("Orchestrator: fallback", () => {
       yield* TestClock.adjust(Duration.millis(1))
       yield* eventually(b.active, "B runs after the fallback")
       expect(yield* a.active).toBe(false)
+      // The list wraps: B interrupted for the fallback timeout goes back to A.
+      yield* b.emit(T.interrupted())
+      yield* settle
+      yield* TestClock.adjust(Duration.seconds(120))
+      yield* eventually(
+        Effect.map(a.runs, (n) => n === 2),
+        "A runs again after B's fallback"
+      )
     })
   )
 

@@ -188,6 +188,11 @@ describe("the relay end to end over real HTTP against serve-fdv2", () => {
           })
           const restarted = (yield* getJson(`${second.relay.statusUrl}/status`)).body
           expect(restarted).toMatchObject({ initialized: true, dataFrom: "cache-file", flags: 2 })
+          // Still initializing from the upstream's point of view, with the reason it cannot get there.
+          expect(restarted.data).toMatchObject({
+            state: "initializing",
+            error: { category: "network-error" }
+          })
           expect((yield* Effect.promise(() => fetch(`${second.relay.statusUrl}/readyz`))).status).toBe(200)
           yield* second.close
         })

@@ -107,6 +107,21 @@ describe("Orchestrator: initializers", () => {
   )
 })
 
+describe("Orchestrator: identify", () => {
+  it.scoped("identify fails when every source is exhausted before the new identity has data", () =>
+    Effect.gen(function* () {
+      const poll = yield* T.initializer("polling", T.full("s1", 1, T.put("a", 1)), T.interrupted())
+      const refusing = yield* T.synchronizer("refusing", "fdv2", [T.terminal()])
+      const system = yield* T.dataSystem(() => T.sources([poll], [refusing]), streaming)
+      yield* system.waitForInitialization
+      const exit = yield* Effect.exit(system.identify)
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(String(exit)).toContain("DataSystemHaltedError")
+      expect((yield* system.status.get).state).toBe("shutdown")
+    })
+  )
+})
+
 describe("Orchestrator: fallback", () => {
   it.scoped("fires exactly fallbackTimeout after the first interruption, not re-armed by later ones", () =>
     Effect.gen(function* () {

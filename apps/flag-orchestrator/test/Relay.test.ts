@@ -276,6 +276,17 @@ describe("the relay config file", () => {
     }
   })
 
+  it.effect("a missing file is a clear error naming it", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Relay.resolveConfig({ configFile: "/nonexistent/relay.yaml" }).pipe(
+          Effect.provide(NodeFileSystem.layer)
+        )
+      )
+      expect(error.message).toContain("/nonexistent/relay.yaml cannot be read")
+    })
+  )
+
   it.effect("no upstream anywhere is a clear error", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(Relay.resolveConfig({}).pipe(Effect.provide(NodeFileSystem.layer)))

@@ -58,8 +58,9 @@ const scheduleHealthChecks = (context: PassContext, instances: ReadonlyArray<Ins
     (instance) => {
       const interval = Duration.toMillis(context.group.spec.healthInterval)
       const silentFor = context.now.getTime() - Planning.lastSeen(instance)
-      if (!Planning.isActive(instance) || instance.providerId === null || silentFor < interval)
-        return Effect.void
+      // Draining instances are checked too: one that turns terminal mid-drain is deleted at once.
+      const watched = Planning.isActive(instance) || instance.state === "draining"
+      if (!watched || instance.providerId === null || silentFor < interval) return Effect.void
       const overdue = silentFor >= 3 * interval
       return EventStore.enqueueWaiting(
         {

@@ -129,8 +129,10 @@ export const nextWakeup = (
   const times: Array<number> = nextEventDue === undefined ? [] : [nextEventDue]
   for (const instance of instances) {
     if (instance.state === "draining" && instance.deleteAt !== null) times.push(instance.deleteAt.getTime())
-    if (isActive(instance) && instance.providerId !== null) {
+    if ((isActive(instance) || instance.state === "draining") && instance.providerId !== null) {
       times.push(nextHealthTick(instance, interval, now))
+    }
+    if (isActive(instance) && instance.providerId !== null) {
       for (const age of [spec.expiry.eligibleAge, spec.expiry.forcedAge]) {
         if (age === undefined) continue
         const due = instance.createdAt.getTime() + Duration.toMillis(age)

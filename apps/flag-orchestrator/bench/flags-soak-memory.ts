@@ -4,7 +4,7 @@
  * soak (warm-up, then 30 000 results) and a longer run to show there is no growth trend.
  *
  *   npm run bench            warm-up 2 000, then 30 000 and 100 000 change sets
- *   npm run bench -- --quick warm-up 300, then 3 000 and 6 000
+ *   npm run bench -- --quick warm-up 2 000, then 3 000 and 5 000
  *
  * The flag keys cycle over a fixed set, so the data stays the same size and any growth is
  * per-result retention. The producer waits for each batch to be applied before sending the next,
@@ -26,9 +26,9 @@ import * as Fdv2Server from "../src/server/Fdv2Server.js"
 import * as StreamingSynchronizer from "../src/sources/StreamingSynchronizer.js"
 
 const quick = isQuick()
-const warmUp = quick ? 300 : 2_000
+const warmUp = 2_000
 const window = quick ? 3_000 : 30_000
-const long = quick ? 6_000 : 100_000
+const long = quick ? 5_000 : 100_000
 const keys = 50
 const batch = 500
 const referenceMbPer30k = 25

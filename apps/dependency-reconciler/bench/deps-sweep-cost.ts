@@ -12,7 +12,7 @@
  *    with the trigger disabled.
  *
  *   node --import tsx --expose-gc bench/deps-sweep-cost.ts            1 000 000 dispatched rows, 10 000 commits per side
- *   node --import tsx --expose-gc bench/deps-sweep-cost.ts --quick    50 000 dispatched rows, 1 000 commits per side
+ *   node --import tsx --expose-gc bench/deps-sweep-cost.ts --quick    50 000 dispatched rows, 600 commits per side
  */
 import { type Case, isQuick, median, percentile, printTable, type Result, writeResult } from "@converge/bench"
 import { Notifications } from "@converge/pg"
@@ -25,9 +25,10 @@ import * as BenchServer from "./support/BenchServer.js"
 
 const quick = isQuick()
 const dispatchedRows = quick ? 50_000 : 1_000_000
-const ticks = quick ? 40 : 200
-const commits = quick ? 1_000 : 10_000
+const ticks = quick ? 30 : 200
+const commits = quick ? 600 : 10_000
 const committers = 8
+const rounds = quick ? 4 : 6
 
 interface Timing {
   readonly median: number
@@ -110,12 +111,11 @@ const measureSweep = (loadedUrl: string, emptyUrl: string) =>
     })
   )
 
-/** Commits per second of `commits` concurrent `Completion.complete` calls; the trigger on or off. */
-const measureCommits = (url: string, trigger: boolean) =>
-  BenchServer.withClient(
-    url,
-    committers + 1,
-    Effect.scoped(
+/** A database ready for the commits measure: migrated, the trigger on or off, a listener attached, `commits` runnable executions. */
+const prepareCommits = (url: string, trigger: boolean) =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(BenchServer.clientLayer(url, committers + 1))
+    return yield* Effect.provide(
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
         yield* Schema.migrate
@@ -130,33 +130,76 @@ const measureCommits = (url: string, trigger: boolean) =>
           INSERT INTO deps_executions (flow_id, name, state) SELECT id, 'x', 'runnable' FROM flows
           RETURNING id::text AS id`
         const notifications = yield* Notifications.make()
-        let received = 0
+        const received = { count: 0 }
         yield* notifications.listen(Schema.notificationChannel).pipe(
           Stream.runForEach((event) =>
-            Effect.sync(() => (event._tag === "Notification" ? received++ : undefined))
+            Effect.sync(() => {
+              if (event._tag === "Notification") received.count++
+            })
           ),
           Effect.forkScoped
         )
-        const started = performance.now()
-        yield* Effect.forEach(rows, (row) => Completion.complete(row.id, "succeeded"), {
-          concurrency: committers,
-          discard: true
-        })
-        const seconds = (performance.now() - started) / 1000
-        return { commitsPerSecond: rows.length / seconds, notificationsReceivedByEnd: received }
-      })
+        return { context, executionIds: rows.map((row) => row.id), received }
+      }),
+      context
     )
+  })
+
+/** Commits per second of completing `executionIds` with `committers` concurrent `Completion.complete` calls. */
+const timeCommits = (context: Context.Context<SqlClient.SqlClient>, executionIds: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const started = performance.now()
+    yield* Effect.forEach(executionIds, (id) => Completion.complete(id, "succeeded"), {
+      concurrency: committers,
+      discard: true
+    })
+    return executionIds.length / ((performance.now() - started) / 1000)
+  }).pipe(Effect.provide(context))
+
+/**
+ * Commits per second with and without the trigger: `rounds` rounds, each completing a slice on
+ * both databases back to back (alternating which goes first); the median round of each.
+ */
+const measureCommits = (withTriggerUrl: string, withoutTriggerUrl: string) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const withTrigger = yield* prepareCommits(withTriggerUrl, true)
+      const withoutTrigger = yield* prepareCommits(withoutTriggerUrl, false)
+      const slice = Math.floor(commits / rounds)
+      const on: Array<number> = []
+      const off: Array<number> = []
+      for (let round = 0; round < rounds; round++) {
+        const range = [round * slice, (round + 1) * slice] as const
+        const timeOn = Effect.map(
+          timeCommits(withTrigger.context, withTrigger.executionIds.slice(...range)),
+          (rate) => on.push(rate)
+        )
+        const timeOff = Effect.map(
+          timeCommits(withoutTrigger.context, withoutTrigger.executionIds.slice(...range)),
+          (rate) => off.push(rate)
+        )
+        yield* round % 2 === 0 ? Effect.zip(timeOn, timeOff) : Effect.zip(timeOff, timeOn)
+      }
+      return {
+        withTrigger: median(on),
+        withoutTrigger: median(off),
+        notificationsReceivedByEnd: withTrigger.received.count
+      }
+    })
   )
 
 const program = Effect.scoped(
   Effect.gen(function* () {
     const server = yield* BenchServer.make()
+    const machine = yield* BenchServer.probe(server)
     const sweep = yield* measureSweep(
       yield* server.freshDatabase("loaded"),
       yield* server.freshDatabase("empty")
     )
-    const withoutTrigger = yield* measureCommits(yield* server.freshDatabase("notrigger"), false)
-    const withTrigger = yield* measureCommits(yield* server.freshDatabase("trigger"), true)
+    const commitRates = yield* measureCommits(
+      yield* server.freshDatabase("trigger"),
+      yield* server.freshDatabase("notrigger")
+    )
     const sweepCase: Case = {
       name: `sweep tick, ${dispatchedRows} dispatched rows vs none`,
       ours: sweep.loaded.median,
@@ -170,12 +213,13 @@ const program = Effect.scoped(
     }
     const commitsCase: Case = {
       name: `commits/s, NOTIFY trigger on vs off (${committers} clients)`,
-      ours: withTrigger.commitsPerSecond,
-      anchor: withoutTrigger.commitsPerSecond,
-      ratio: withTrigger.commitsPerSecond / withoutTrigger.commitsPerSecond,
-      unit: "commits/s",
+      ours: commitRates.withTrigger,
+      anchor: commitRates.withoutTrigger,
+      ratio: commitRates.withTrigger / commitRates.withoutTrigger,
+      unit: "commits/s (median round)",
       commits,
-      notificationsReceivedByEnd: withTrigger.notificationsReceivedByEnd
+      rounds,
+      notificationsReceivedByEnd: commitRates.notificationsReceivedByEnd
     }
     const cases = [sweepCase, commitsCase]
     const worst = cases.reduce((a, b) => (b.ratio < a.ratio ? b : a))
@@ -196,6 +240,7 @@ const program = Effect.scoped(
         : "1 000 000 dispatched rows",
       ticks,
       server: server.source,
+      machine,
       cases,
       quick,
       date: new Date().toISOString()
@@ -213,12 +258,16 @@ const program = Effect.scoped(
         ],
         [
           `commits/s, ${committers} clients`,
-          `${withTrigger.commitsPerSecond.toFixed(0)} (trigger)`,
-          `${withoutTrigger.commitsPerSecond.toFixed(0)} (no trigger)`,
+          `${commitRates.withTrigger.toFixed(0)} (trigger)`,
+          `${commitRates.withoutTrigger.toFixed(0)} (no trigger)`,
           `${commitsCase.ratio.toFixed(2)}×`,
-          `${commits} completions per side`
+          `${commits} completions per side, median of ${rounds} alternating rounds`
         ]
       ]
+    )
+    console.log(
+      `machine: SELECT 1 ${machine.selectOneMillis.toFixed(2)} ms, durable commit ${machine.commitMillis.toFixed(2)} ms, ` +
+        `load average ${machine.loadAverage.toFixed(1)} on ${machine.cores} cores`
     )
     console.log(`wrote ${writeResult(import.meta.url, result)}`)
   })

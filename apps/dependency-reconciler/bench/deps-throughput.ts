@@ -39,16 +39,16 @@ const anchorName = "pg-boss 12.38.0 flows (dependsOn), flowIntervalSeconds 1 (it
 
 const shapes: ReadonlyArray<Shapes.Shape> = quick
   ? [
-      { name: "chain", dag: Shapes.chain(4), flows: 25, depth: 4 },
-      { name: "fan-out 1→100", dag: Shapes.fanOut(100), flows: 2, depth: 2 },
-      { name: "fan-in 100→1", dag: Shapes.fanIn(100), flows: 2, depth: 2 },
-      { name: "layered 3×20", dag: Shapes.layered(3, 20, 3), flows: 4, depth: 3 }
+      { name: "chain", dag: Shapes.chain(3), flows: 15, depth: 3 },
+      { name: "fan-out 1→100", dag: Shapes.fanOut(100), flows: 1, depth: 2 },
+      { name: "fan-in 100→1", dag: Shapes.fanIn(100), flows: 1, depth: 2 },
+      { name: "layered 3×15", dag: Shapes.layered(3, 15, 3), flows: 2, depth: 3 }
     ]
   : [
-      { name: "chain", dag: Shapes.chain(10), flows: 100, depth: 10 },
-      { name: "fan-out 1→100", dag: Shapes.fanOut(100), flows: 10, depth: 2 },
-      { name: "fan-in 100→1", dag: Shapes.fanIn(100), flows: 10, depth: 2 },
-      { name: "layered 4×25", dag: Shapes.layered(4, 25, 3), flows: 10, depth: 4 }
+      { name: "chain", dag: Shapes.chain(10), flows: 50, depth: 10 },
+      { name: "fan-out 1→100", dag: Shapes.fanOut(100), flows: 5, depth: 2 },
+      { name: "fan-in 100→1", dag: Shapes.fanIn(100), flows: 5, depth: 2 },
+      { name: "layered 4×25", dag: Shapes.layered(4, 25, 3), flows: 5, depth: 4 }
     ]
 
 const tuned: PgBossWorkload.Resolution = { _tag: "Interval", flowIntervalSeconds: 1 }
@@ -131,6 +131,7 @@ const measureCase = (ourUrl: string, pgBossUrl: string, shape: Shapes.Shape, dis
 const program = Effect.scoped(
   Effect.gen(function* () {
     const server = yield* BenchServer.make()
+    const machine = yield* BenchServer.probe(server)
     const ourUrl = yield* server.freshDatabase("ours")
     yield* BenchServer.withClient(ourUrl, 1, Schema.migrate)
     const pgBossUrl = yield* server.freshDatabase("pgboss")
@@ -153,6 +154,7 @@ const program = Effect.scoped(
       worstCase: worst.name,
       goalRatio: 2,
       server: server.source,
+      machine,
       settings: {
         workers,
         claimOrFetchBatch: batch,
@@ -208,6 +210,10 @@ const program = Effect.scoped(
     )
     console.log(
       `\nanchor: ${anchorName}; goal: ratio ≥ 2; worst case: ${worst.name} (${worst.ratio.toFixed(1)}×)`
+    )
+    console.log(
+      `machine: SELECT 1 ${machine.selectOneMillis.toFixed(2)} ms, durable commit ${machine.commitMillis.toFixed(2)} ms, ` +
+        `load average ${machine.loadAverage.toFixed(1)} on ${machine.cores} cores`
     )
     console.log(`wrote ${writeResult(import.meta.url, result)}`)
   })

@@ -5,6 +5,8 @@
  * settings and load.
  */
 import * as Crypto from "node:crypto"
+import * as Os from "node:os"
+import { median } from "@converge/bench"
 import { EmbeddedPostgres, PgDatabase } from "@converge/pg"
 import type { SqlError } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
@@ -88,4 +90,49 @@ export const showSetting = (name: string) =>
     sql<{ readonly setting: string }>`SELECT current_setting(${name}) AS setting`.pipe(
       Effect.map((rows) => rows[0]?.setting ?? "")
     )
+  )
+
+/** What one statement costs on this server right now: context for results on a shared machine. */
+export interface Probe {
+  /** Median milliseconds of a `SELECT 1` round trip. */
+  readonly selectOneMillis: number
+  /** Median milliseconds of a one-row INSERT committed on its own (a durable commit, with fsync by default). */
+  readonly commitMillis: number
+  /** The 1-minute load average and the core count of the machine. */
+  readonly loadAverage: number
+  readonly cores: number
+}
+
+/** Measures `Probe` on a fresh database of `server` (50 statements of each kind). */
+export const probe = (
+  server: BenchServer
+): Effect.Effect<Probe, SqlError.SqlError | PgDatabase.ConnectError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const url = yield* server.freshDatabase("probe")
+      return yield* withClient(
+        url,
+        1,
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`CREATE TABLE probe (id serial PRIMARY KEY)`
+          const time = (statement: Effect.Effect<unknown, SqlError.SqlError>) =>
+            Effect.gen(function* () {
+              const millis: Array<number> = []
+              for (let index = 0; index < 50; index++) {
+                const started = performance.now()
+                yield* statement
+                millis.push(performance.now() - started)
+              }
+              return median(millis)
+            })
+          return {
+            selectOneMillis: yield* time(sql`SELECT 1`),
+            commitMillis: yield* time(sql`INSERT INTO probe DEFAULT VALUES`),
+            loadAverage: Os.loadavg()[0] ?? 0,
+            cores: Os.cpus().length
+          }
+        })
+      )
+    })
   )

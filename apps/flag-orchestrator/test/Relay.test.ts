@@ -244,6 +244,55 @@ describe("the relay end to end over real HTTP against serve-fdv2", () => {
   )
 })
 
+describe("the relay and the FDv1 fallback directive over real HTTP", () => {
+  it.live(
+    "a directive on a reconnect engages FDv1 polling; flags keep flowing over FDv1",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const dir = mkdtempSync(join(tmpdir(), "flag-relay-"))
+          const flagsFile = join(dir, "flags.json")
+          const configFile = join(dir, "relay.yaml")
+          writeFileSync(flagsFile, JSON.stringify({ flags: { alpha: { on: true } } }))
+          writeFileSync(configFile, "pollIntervalSeconds: 1\nrecycleDelayMs: 100\n")
+          const upstream = yield* startUpstream(flagsFile, yield* freePort)
+          const relay = yield* startRelay({
+            upstream: upstream.url,
+            configFile,
+            port: 0,
+            statusPort: 0,
+            cacheFile: join(dir, "cache.json")
+          })
+          const { url, statusUrl } = relay.relay
+          yield* eventually(
+            Effect.flatMap(getJson(`${statusUrl}/status`), ({ body }) =>
+              expectThat((body.data as { state: string }).state === "valid", "valid")
+            )
+          )
+          yield* send("POST", `${upstream.url}/admin/faults/fallback-header`, { ttlSeconds: 0, count: 1 })
+          yield* send("PUT", `${upstream.url}/admin/flags/beta`, { on: true })
+          yield* send("POST", `${upstream.url}/admin/faults/drop`, {})
+          yield* eventually(
+            Effect.flatMap(getJson(`${statusUrl}/status`), ({ body }) =>
+              expectThat(body.dataFrom === "fdv1-polling", `FDv1 engaged (${JSON.stringify(body)})`)
+            )
+          )
+          // Later changes arrive over FDv1 (the orchestrator tests prove the payload is applied first).
+          yield* send("PUT", `${upstream.url}/admin/flags/gamma`, { on: true })
+          yield* eventually(
+            Effect.flatMap(getJson(`${url}/flags`), ({ body }) =>
+              expectThat(Object.keys(body.flags as object).includes("gamma"), "gamma over FDv1")
+            )
+          )
+          const flags = (yield* getJson(`${url}/flags`)).body.flags as Record<string, unknown>
+          expect(Object.keys(flags).sort()).toEqual(["alpha", "beta", "gamma"])
+          yield* relay.close
+        })
+      ),
+    timeout
+  )
+})
+
 describe("the relay config file", () => {
   it("parses YAML and JSON with defaults", () => {
     const yaml = RelayConfig.parse("relay.yaml", "upstream: http://127.0.0.1:8030\nmode: polling\n")

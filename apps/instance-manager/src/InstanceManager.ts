@@ -19,6 +19,7 @@ import { Controller, LeaderGate, Observer, Status } from "@converge/core"
 import { SqlState } from "@converge/pg"
 import type { SqlClient, SqlError } from "@effect/sql"
 import { Cause, Clock, Data, Effect, Option, Predicate, type Scope, Stream } from "effect"
+import type { GroupConfig } from "./config/GroupConfig.js"
 import type { ManagerConfig } from "./config/ManagerConfig.js"
 import type { EventType } from "./EventType.js"
 import * as ManagerStatus from "./ManagerStatus.js"
@@ -71,6 +72,10 @@ export interface InstanceManager {
     group: string,
     desiredSize: number
   ) => Effect.Effect<void, UnknownGroup | EventStore.EventQueueFull | SqlError.SqlError>
+  /** Creates or replaces a group's settings (a changed template rotates its instances). */
+  readonly putGroup: (
+    group: GroupConfig
+  ) => Effect.Effect<void, EventStore.EventQueueFull | SqlError.SqlError>
   /** Deletes a group: it scales to zero. */
   readonly deleteGroup: (
     tenant: string,
@@ -309,6 +314,11 @@ export const make = (
           )
           if (Option.isNone(updated)) return yield* unknownGroup(tenant, group)
           yield* groupChanged(tenant, group)
+        }),
+      putGroup: (group) =>
+        Effect.gen(function* () {
+          const changed = yield* GroupStore.upsert(group, yield* now()).pipe(Effect.provide(sqlContext))
+          if (changed) yield* groupChanged(group.tenant, group.key)
         }),
       deleteGroup: (tenant, group) =>
         Effect.gen(function* () {

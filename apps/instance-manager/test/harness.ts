@@ -86,18 +86,21 @@ export const advanceUntil = <E, R>(
   })
 
 /** Moves `TestClock` by `total`, `step` at a time, letting the controller finish its work before each step. */
-export const advance = (
+export const advance = <E = never, R = never>(
   manager: InstanceManager.InstanceManager,
   total: Duration.DurationInput,
-  step: Duration.DurationInput = "1 second"
+  step: Duration.DurationInput = "1 second",
+  afterEachStep: Effect.Effect<void, E, R> = Effect.void
 ) =>
   Effect.gen(function* () {
     const steps = Math.ceil(Duration.toMillis(total) / Duration.toMillis(step))
     for (let index = 0; index < steps; index++) {
       yield* manager.controller.awaitIdle
+      yield* afterEachStep
       yield* TestClock.adjust(step)
     }
     yield* manager.controller.awaitIdle
+    yield* afterEachStep
   })
 
 /** The group's live instances. */

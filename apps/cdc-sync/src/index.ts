@@ -47,3 +47,5 @@ export * as Publication from "./source/Publication.js"
 export * as Slot from "./source/Slot.js"
 /** Server checks: wal_level, replication role, slot plugin, publication coverage and rights. */
 export * as SourceChecks from "./source/SourceChecks.js"
+/** What `/status` shows, folded from the events. */
+export * as CdcStatus from "./observe/CdcStatus.js"

@@ -6,7 +6,10 @@ import * as Daemon from "../src/Daemon.js"
 import { eventually, expectedDocuments, postgresSink, recorder, sinkDocuments } from "./fixtures/live.js"
 import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
 
-const shop = Layer.provideMerge(Layer.effectDiscard(Effect.zipRight(createShop, seedShop)), TestDatabase.layer)
+const shop = Layer.provideMerge(
+  Layer.effectDiscard(Effect.zipRight(createShop, seedShop)),
+  TestDatabase.layer
+)
 
 describe("Live changes", () => {
   layer(shop, { timeout: 120_000, excludeTestServices: true })("on the shop", (it) => {

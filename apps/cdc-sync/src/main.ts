@@ -1,0 +1,86 @@
+/**
+ * The composition root of `converge-cdc run`: reads the configuration, builds the sinks it names
+ * (each `postgres` sink on a pool of its own), folds events into the `/status` handle, serves
+ * `/status`, `/metrics`, `/healthz` and `/readyz` (ready once live), and runs the daemon.
+ */
+import { Observer, Status } from "@converge/core"
+import { StatusServer } from "@converge/http"
+import { PgDatabase } from "@converge/pg"
+import { Data, Effect, Layer, type Scope } from "effect"
+import type { CdcConfig } from "./config/CdcConfig.js"
+import * as ConfigFile from "./config/ConfigFile.js"
+import * as Daemon from "./Daemon.js"
+import type { CdcEvent } from "./observe/CdcEvent.js"
+import * as CdcStatus from "./observe/CdcStatus.js"
+import * as PostgresSink from "./sinks/PostgresSink.js"
+import type { Sink } from "./sinks/Sink.js"
+import * as StdoutSink from "./sinks/StdoutSink.js"
+
+/** Neither `source.url` nor `DATABASE_URL` says where the source database is. */
+export class SourceUrlMissing extends Data.TaggedError("SourceUrlMissing")<{ readonly file: string }> {
+  override get message(): string {
+    return `${this.file}: no source database: set source.url in the file or the DATABASE_URL environment variable`
+  }
+}
+
+/** Options of `converge-cdc run`. */
+export interface RunOptions {
+  readonly configFile: string
+  readonly skipBackfill: boolean
+  /** Overrides the port of `server.bind` (0: any free port). */
+  readonly port: number | undefined
+}
+
+/** The source URL of a loaded configuration. */
+export const sourceUrl = (file: string, config: CdcConfig): Effect.Effect<string, SourceUrlMissing> =>
+  config.source.url === undefined
+    ? Effect.fail(new SourceUrlMissing({ file }))
+    : Effect.succeed(config.source.url)
+
+/** Builds the configured sinks. */
+export const sinksOf = (config: CdcConfig, url: string) =>
+  Effect.forEach(
+    Object.entries(config.sinks),
+    ([name, sink]): Effect.Effect<Sink, PgDatabase.ConnectError, Scope.Scope> => {
+      if (sink.type === "stdout") return StdoutSink.make({ name, pretty: sink.pretty })
+      return Effect.flatMap(
+        Layer.build(PgDatabase.layer({ url: sink.url ?? url, applicationName: `converge-cdc-sink-${name}` })),
+        (context) =>
+          PostgresSink.make({ name, schema: sink.schema, textSearchConfig: sink.textSearchConfig }).pipe(
+            Effect.provide(context)
+          )
+      )
+    }
+  )
+
+/** `converge-cdc run`. */
+export const run = (options: RunOptions) =>
+  Effect.gen(function* () {
+    const config = yield* ConfigFile.load(options.configFile)
+    const url = yield* sourceUrl(options.configFile, config)
+    const status = yield* Status.make(
+      CdcStatus.CdcStatus,
+      CdcStatus.initial(
+        new Date(),
+        config.indexes.map((index) => index.name)
+      )
+    )
+    const toStatus = Observer.statusObserver(status, CdcStatus.reduce)
+    const toLog = Observer.logObserver<CdcEvent>()
+    const observer = Observer.make((event: CdcEvent) =>
+      Effect.zipRight(toStatus.notify(event), toLog.notify(event))
+    )
+    const [host = "127.0.0.1", port = "9464"] = config.server.bind.split(":")
+    yield* Layer.build(
+      StatusServer.layer({
+        host,
+        port: options.port ?? Number(port),
+        status,
+        ready: Effect.map(status.get, (current) => current.phase === "live")
+      })
+    )
+    const sinks = yield* sinksOf(config, url)
+    return yield* Daemon.run(config, { url, sinks, observer, skipBackfill: options.skipBackfill }).pipe(
+      Effect.provide(PgDatabase.layer({ url, applicationName: "converge-cdc" }))
+    )
+  })

@@ -14,11 +14,14 @@
  * runnable (ours: the hop; pg-boss: its flow resolver's pass). pg-boss's parent is completed in
  * a transaction the bench opens (`complete(…, { db })`) so its commit can be read the same way.
  * pg-boss runs with its default `flowIntervalSeconds` (5), tuned to its minimum (1, the anchor),
- * and with `resolveFlow()` called back to back (`eager`, not a documented setting).
+ * and with `resolveFlow()` called back to back (`eager`, not a documented setting). Our latency
+ * is also broken down (NOTIFY delivery to a bystander listener, then the hop's steps) to show
+ * what limits it.
  */
 import { type Case, isQuick, percentile, printTable, type Result, writeResult } from "@converge/bench"
+import { Notifications } from "@converge/pg"
 import { SqlClient } from "@effect/sql"
-import { Data, Effect, Logger, LogLevel, Runtime, Schedule } from "effect"
+import { Data, Deferred, Effect, Logger, LogLevel, Runtime, Schedule, Stream } from "effect"
 import { PgBoss } from "pg-boss"
 import * as Completion from "../src/Completion.js"
 import * as Schema from "../src/Schema.js"
@@ -99,6 +102,21 @@ const measureOurs = (server: BenchServer.BenchServer) =>
             { concurrency: 4 }
           )
           yield* EngineReplicas.start(1, 8)
+          // A bystander listener of its own: when each NOTIFY reaches a client (wall clock, for the breakdown).
+          const arrivals = new Map<string, number>()
+          const notifications = yield* Notifications.make()
+          const listening = yield* Deferred.make<void>()
+          yield* notifications.listen(Schema.notificationChannel).pipe(
+            Stream.runForEach((event) =>
+              event._tag === "Resubscribed"
+                ? Effect.asVoid(Deferred.succeed(listening, undefined))
+                : Effect.sync(() => {
+                    arrivals.set(event.payload, performance.timeOrigin + performance.now())
+                  })
+            ),
+            Effect.forkScoped
+          )
+          yield* Deferred.await(listening)
           for (const flow of flows) {
             yield* Completion.complete(flow.executionIds.get("a0") ?? "", "succeeded")
             yield* Effect.sleep(paceMillis)
@@ -112,12 +130,31 @@ const measureOurs = (server: BenchServer.BenchServer) =>
             samples
           )
           // Nobody touches A after its completion nor B after its hop: their xmin are those commits.
-          const rows = yield* sql<{ readonly latency_ms: number | null }>`
-            SELECT (extract(epoch FROM pg_xact_commit_timestamp(b.xmin) - pg_xact_commit_timestamp(a.xmin)) * 1000)::float8
-                     AS latency_ms
-            FROM deps_executions a JOIN deps_executions b ON a.flow_id = b.flow_id
-            WHERE a.name = 'a0' AND b.name = 'a1'`
-          return summarize(commitMillis(rows))
+          const rows = yield* sql<{
+            readonly event_id: string
+            readonly latency_ms: number | null
+            readonly completed_ms: number
+            readonly decided_ms: number
+            readonly runnable_ms: number
+          }>`
+            SELECT ev.id::text AS event_id,
+                   (extract(epoch FROM pg_xact_commit_timestamp(b.xmin) - pg_xact_commit_timestamp(a.xmin)) * 1000)::float8
+                     AS latency_ms,
+                   (extract(epoch FROM pg_xact_commit_timestamp(a.xmin)) * 1000)::float8 AS completed_ms,
+                   (extract(epoch FROM g.decided_at) * 1000)::float8 AS decided_ms,
+                   (extract(epoch FROM pg_xact_commit_timestamp(b.xmin)) * 1000)::float8 AS runnable_ms
+            FROM deps_executions a
+            JOIN deps_executions b ON a.flow_id = b.flow_id AND b.name = 'a1'
+            JOIN deps_completion_events ev ON ev.execution_id = a.id
+            JOIN deps_edge_groups g ON g.downstream_id = b.id
+            WHERE a.name = 'a0'`
+          const arrivedAt = (eventId: string) => arrivals.get(eventId) ?? Number.NaN
+          const breakdown = {
+            notifyDelivery: summarize(rows.map((row) => arrivedAt(row.event_id) - row.completed_ms)),
+            notifiedToDecided: summarize(rows.map((row) => row.decided_ms - arrivedAt(row.event_id))),
+            decidedToCommitted: summarize(rows.map((row) => row.runnable_ms - row.decided_ms))
+          }
+          return { ...summarize(commitMillis(rows)), breakdown }
         })
       )
     })
@@ -186,6 +223,18 @@ const measurePgBoss = (server: BenchServer.BenchServer, resolution: PgBossWorklo
                 yield* connection.execute("BEGIN", [], undefined)
                 const [row] = yield* connection.execute("SELECT txid_current()::text AS xid", [], undefined)
                 yield* attempt("complete", () => boss.complete(queue, parentId, null, { db }))
+                // The completion must be this transaction's own write, or its commit is not the one read below.
+                const [own] = yield* connection.execute(
+                  `SELECT xmin::text::bigint = txid_current() % 4294967296 AS own
+                   FROM pgboss.job WHERE id = $1 AND state = 'completed'`,
+                  [parentId],
+                  undefined
+                )
+                if ((own as { readonly own?: boolean } | undefined)?.own !== true) {
+                  return yield* Effect.dieMessage(
+                    `pg-boss did not complete job ${parentId} in the bench's transaction`
+                  )
+                }
                 yield* connection.execute("COMMIT", [], undefined)
                 return String((row as { readonly xid: string }).xid)
               })
@@ -263,6 +312,10 @@ const program = Effect.scoped(
       machine,
       timing: "Postgres commit timestamps (track_commit_timestamp) of both transactions",
       ourSummary: ours,
+      ourBreakdownNote:
+        "notifyDelivery: completion commit → the NOTIFY reaching a bystander listener in this process (wall clock); " +
+        "notifiedToDecided: → the hop's group update (event and edge reads, BEGIN, group lock, edge marker, counters); " +
+        "decidedToCommitted: → the hop's commit (downstream update, COMMIT)",
       pgBoss: { flowIntervalSeconds1: tuned, flowIntervalSeconds5: atDefault, eagerResolveFlow: eager },
       cases,
       quick,
@@ -283,6 +336,12 @@ const program = Effect.scoped(
     console.log(
       `\n${samples} samples per side, one completion every ${paceMillis} ms; max: ours ${ms(ours.max)} ms, ` +
         `pg-boss 1 s ${ms(tuned.max)} ms; goal: ours p99 < ${goalP99Millis} ms (${p99.ours < goalP99Millis ? "met" : "missed"})`
+    )
+    const part = (latencies: Latencies) => `${ms(latencies.p50)} / ${ms(latencies.p99)}`
+    console.log(
+      `ours, p50 / p99 ms: NOTIFY delivery ${part(ours.breakdown.notifyDelivery)}, ` +
+        `notified → group decided ${part(ours.breakdown.notifiedToDecided)}, ` +
+        `decided → hop committed ${part(ours.breakdown.decidedToCommitted)}`
     )
     console.log(`anchor: ${anchorName}`)
     console.log(

@@ -27,8 +27,24 @@ import * as WorkerLoop from "./workerLoop.js"
 
 const kills = process.env.CONVERGE_SOAK === "1" ? 200 : 20
 const width = 6
-// About three completions per life: enough flows that the cascade is still going at the last kill.
-const flowCount = Math.max(2, Math.ceil(kills / 10))
+
+/**
+ * Enough flows that the cascade is still going at the last kill: a life completes one to four
+ * executions before its kill (plus up to two in flight and its predecessor's leftovers), so the
+ * flows hold at least six worker completions (executions that are not skipped) per kill.
+ */
+const crashFlows = (): ReadonlyArray<Staging.FlowSpec> => {
+  const specs: Array<Staging.FlowSpec> = []
+  let completable = 0
+  while (completable < kills * 6) {
+    const spec = fourLevelDag(`f${specs.length}-`, width)
+    specs.push(spec)
+    completable += [...expectedStates(spec, deterministicOutcome).values()].filter(
+      (state) => state !== "skipped"
+    ).length
+  }
+  return specs
+}
 
 const engineArgs = ["--sweep-interval", "200", "--stale-threshold-ms", "200"]
 
@@ -49,11 +65,13 @@ describe("crash test", () => {
         Effect.gen(function* () {
           const database = yield* TestDatabase.TestDatabase
           const env = { DATABASE_URL: database.url }
-          const specs = Array.from({ length: flowCount }, (_, index) => fourLevelDag(`f${index}-`, width))
+          const specs = crashFlows()
           const flows = yield* Effect.forEach(specs, (spec) => Staging.stage(spec))
           const worker = WorkerLoop.make(deterministicOutcome)
           // Kills that left completion events undispatched: the cascade was cut mid-way.
           let killsLeavingPendingEvents = 0
+          // Kills while executions were still live: the workload was not over yet.
+          let killsWithLiveWork = 0
 
           for (let kill = 0; kill < kills; kill++) {
             yield* Effect.scoped(
@@ -80,7 +98,9 @@ describe("crash test", () => {
                 } else {
                   yield* engine.process.kill("SIGKILL")
                 }
-                if ((yield* allDone).pending > 0) killsLeavingPendingEvents++
+                const afterKill = yield* allDone
+                if (afterKill.pending > 0) killsLeavingPendingEvents++
+                if (afterKill.live > 0) killsWithLiveWork++
               })
             )
           }
@@ -98,8 +118,11 @@ describe("crash test", () => {
             })
           )
 
-          yield* Effect.logInfo(`${killsLeavingPendingEvents} of ${kills} kills left events undispatched`)
+          yield* Effect.logInfo(
+            `${specs.length} flows; of ${kills} kills, ${killsWithLiveWork} hit live work and ${killsLeavingPendingEvents} left events undispatched`
+          )
           expect(killsLeavingPendingEvents).toBeGreaterThan(0)
+          expect(killsWithLiveWork).toBe(kills)
           for (const [index, flow] of flows.entries()) {
             const spec = specs[index]
             if (spec === undefined) continue

@@ -1,5 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Exit, Fiber, Option, Ref, Stream, Supervisor, TestClock } from "effect"
+import {
+  Chunk,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Option,
+  Ref,
+  Scope,
+  Stream,
+  Supervisor,
+  TestClock
+} from "effect"
 import * as DataStatus from "../src/DataStatus.js"
 import * as DataSystem from "../src/DataSystem.js"
 import * as FallbackDirective from "../src/FallbackDirective.js"
@@ -542,6 +554,23 @@ describe("Orchestrator: status", () => {
       const status = yield* system.status.get
       expect(status.error?.category).toBe("unknown")
       expect(JSON.stringify(status)).not.toContain("sdk-secret")
+    })
+  )
+
+  it.effect("closing the data system's scope stops its run and reports closed, once and for good", () =>
+    Effect.gen(function* () {
+      const a = yield* T.synchronizer("A")
+      const scope = yield* Scope.make()
+      const system = yield* T.dataSystem(() => T.sources([], [a]), streaming).pipe(Scope.extend(scope))
+      yield* eventually(a.active, "A runs")
+      yield* a.emit(T.full("s1", 1))
+      yield* settle
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* a.active).toBe(false)
+      expect((yield* system.status.get).state).toBe("closed")
+      yield* system.switchMode(ModeResolution.to("polling"))
+      expect((yield* system.status.get).state).toBe("closed")
+      expect(yield* a.runs).toBe(1)
     })
   )
 

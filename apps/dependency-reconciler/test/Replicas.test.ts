@@ -52,6 +52,32 @@ describe("replicas", () => {
 
           expect(Object.fromEntries(yield* actualStates(flowId))).toEqual(expected)
           expect(yield* violations(flowId)).toEqual(none)
+
+          // Each replica serves its status server next to the API.
+          for (const replica of [first, second]) {
+            const [status, metrics, health] = yield* Effect.promise(() =>
+              Promise.all([
+                fetch(`${replica.statusUrl}/status`).then((response) => response.json()),
+                fetch(`${replica.statusUrl}/metrics`).then((response) => response.text()),
+                fetch(`${replica.statusUrl}/healthz`).then((response) => response.status)
+              ])
+            )
+            expect(status).toMatchObject({ dispatcher: "subscribed", subscriptions: 1 })
+            expect(metrics).toContain("converge_deps_pending_events")
+            expect(health).toBe(200)
+          }
+          const decisions = yield* Effect.promise(() =>
+            Promise.all(
+              [first, second].map((replica) =>
+                fetch(`${replica.statusUrl}/metrics`).then((response) => response.text())
+              )
+            )
+          )
+          // Both replicas together decided every group exactly once: 15 downstreams (levels 1 to 3, 5 each).
+          const decided = decisions
+            .flatMap((text) => [...text.matchAll(/^converge_deps_decisions_total\{[^}]*\} (\d+)$/gm)])
+            .reduce((sum, match) => sum + Number(match[1]), 0)
+          expect(decided).toBe(15)
         }),
       300_000
     )

@@ -1,4 +1,5 @@
 import { LeaderGate } from "@converge/core"
+import { PgLeaderGate } from "@converge/pg"
 import { Duration, Effect, Schema, TestClock } from "effect"
 import * as ManagerConfig from "../src/config/ManagerConfig.js"
 import { SimulatedProviderConfig } from "../src/config/ProviderConfig.js"
@@ -26,26 +27,36 @@ export const startManager = (options: {
   readonly lockKey: number
   readonly cloud?: Record<string, unknown>
   readonly agentInterval?: Duration.DurationInput
+  /** Share a simulated cloud between managers. */
+  readonly simulation?: SimulatedProvider.Simulation
+  /** Start without waiting for leadership (a standby). */
+  readonly standby?: boolean
 }) =>
   Effect.gen(function* () {
     const config = yield* ManagerConfig.decodeYaml(
       `leaderLockKey: ${options.lockKey}\ncreateRateLimit: { burst: 100000, perSecond: 100000 }\n${options.yaml}`,
       "test.yaml"
     )
-    const simulation = yield* SimulatedProvider.make(
-      Schema.decodeUnknownSync(SimulatedProviderConfig)({
-        type: "simulated",
-        ...instantCloud,
-        ...options.cloud
-      })
-    )
+    const simulation =
+      options.simulation ??
+      (yield* SimulatedProvider.make(
+        Schema.decodeUnknownSync(SimulatedProviderConfig)({
+          type: "simulated",
+          ...instantCloud,
+          ...options.cloud
+        })
+      ))
     const drains: Array<NotifyDrain> = []
     const errors: Array<NotifyError> = []
     const notifier = {
       notifyDrain: (drain: NotifyDrain) => Effect.sync(() => void drains.push(drain)),
       notifyError: (error: NotifyError) => Effect.sync(() => void errors.push(error))
     }
-    const gate = yield* Effect.orDie(leadOn(options.lockKey))
+    const gate = yield* Effect.orDie(
+      options.standby === true
+        ? PgLeaderGate.makeFromClient({ lockKey: options.lockKey, checkInterval: "50 millis" })
+        : leadOn(options.lockKey)
+    )
     const manager = yield* InstanceManager.make(config).pipe(
       Effect.provideService(Provider, simulation.provider),
       Effect.provideService(LeaderGate.LeaderGate, gate),

@@ -94,11 +94,16 @@ export const layer = (settings: Settings): Layer.Layer<Relay, ServeError | Confi
         ],
         { concurrency: "unbounded" }
       ).pipe(
+        // A burst of changes recomputes the status once it is free again, never once per queued change.
+        Stream.buffer({ capacity: 1, strategy: "sliding" }),
         Stream.runForEach(() => Effect.flatMap(statusOf(settings.upstream, dataSystem), status.set)),
         Effect.forkScoped
       )
       yield* dataSystem.storeChanges.pipe(
         Stream.drop(1),
+        // Each write holds the latest store (every change applied so far); changes applied while a
+        // write is in flight are written together by the next one, so a burst never queues snapshots.
+        Stream.buffer({ capacity: 1, strategy: "sliding" }),
         Stream.runForEach(settings.persist),
         Effect.forkScoped
       )

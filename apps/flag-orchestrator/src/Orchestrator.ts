@@ -11,6 +11,7 @@
  *
  * Rules (see the spec's "Orchestration"):
  * - Initializers are skipped while a selector is held; the first payload with a selector ends the chain.
+ *   A chain that ends with data but no selector (the cache) still signals initialized.
  * - FDv1 slots start blocked; engaging FDv1 unblocks them and blocks the rest, one way.
  * - Conditions only with more than one available synchronizer: *fallback* is armed by the first
  *   `Interrupted`, cancelled by any change set, and advances after `fallbackTimeout`; *recovery*

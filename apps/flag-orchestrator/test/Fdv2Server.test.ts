@@ -111,6 +111,27 @@ describe("serve-fdv2", () => {
   )
 })
 
+describe("serve-fdv2 client-side variant", () => {
+  it.scoped(
+    "/sdk/poll/eval/:context and /sdk/stream/eval/:context serve the flags as flag-eval objects",
+    () =>
+      Effect.gen(function* () {
+        const poll = yield* get("/sdk/poll/eval/eyJrZXkiOiJ1In0")
+        const body = (yield* Effect.promise(() => poll.json())) as {
+          events: Array<{ event: string; data: { kind?: string } }>
+        }
+        const kinds = body.events
+          .filter((event) => event.event === "put-object")
+          .map((event) => event.data.kind)
+        expect(kinds).toEqual(["flag-eval", "flag-eval"])
+        const streamed = yield* streamUntil("/sdk/stream/eval/eyJrZXkiOiJ1In0?basis=", "payload-transferred")
+        expect(streamed.text).toContain('"kind":"flag-eval"')
+        expect(streamed.text).not.toContain('"kind":"flag",')
+      }).pipe(Effect.provide(serverLayer(twoFlags))),
+    timeout
+  )
+})
+
 describe("serve-fdv2 heart-beats", () => {
   it.scoped(
     "an idle stream gets a heart-beat every heartbeatInterval",

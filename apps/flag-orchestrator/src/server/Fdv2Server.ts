@@ -7,6 +7,7 @@
  * | `GET /sdk/stream?basis=S` | SSE: intent `none` when `S` is the current state, else a full transfer; then every change as it happens, and a `heart-beat` every `heartbeatInterval` |
  * | `GET /sdk/poll?basis=S` | `304` when `S` is current, else `{events:[…]}` with a full transfer |
  * | `GET /sdk/latest-all` | FDv1: `{flags:{key:{…object,key,version}}, segments:{…}}` |
+ * | `GET /sdk/stream/eval/:context` · `GET /sdk/poll/eval/:context` | the client-side evaluation variant (flags as `flag-eval` objects, the context ignored), for LaunchDarkly's client SDK |
  * | `GET /admin/flags` | the current flags, state and version |
  * | `PUT /admin/flags/:key` (JSON body) · `DELETE /admin/flags/:key` | change a flag: a new version, streamed to every client |
  * | `POST /admin/faults/goodbye` `{reason?, silent?, protocolFallbackTTL?}` | every stream gets a goodbye (the TTL makes it an FDv1 directive) |
@@ -89,6 +90,17 @@ const fallbackHeaders = (faults: Faults.ResponseFaults): Record<string, string> 
       })
     })
   })
+
+const flagPrefix = '{"kind":"flag",'
+
+/**
+ * The client-side evaluation variant of an event: flags become `flag-eval` objects (their object
+ * is served as the evaluation result). Events are encoded by `FlagData`, so the kind leads the JSON.
+ */
+const toEvalEvent = (event: Protocol.RawEvent): Protocol.RawEvent =>
+  (event.event === "put-object" || event.event === "delete-object") && event.data.startsWith(flagPrefix)
+    ? { event: event.event, data: `{"kind":"flag-eval",${event.data.slice(flagPrefix.length)}` }
+    : event
 
 const invalidPutObject: Protocol.RawEvent = { event: "put-object", data: '{"kind": "flag", "key": ' }
 
@@ -192,57 +204,62 @@ export const router = (
       }).pipe(Effect.ensuring(finished))
     })
 
-  const stream = withFaults("stream", (taken, request) =>
-    Effect.sync(() => {
-      const basis = basisOf(request)
-      const body = Stream.unwrapScoped(
-        Effect.gen(function* () {
-          const finished = yield* stats.begin({ endpoint: "stream", basis })
-          yield* Effect.addFinalizer(() => finished)
-          const { snapshot, changes } = yield* data.subscribe
-          const live = Stream.fromQueue(changes).pipe(
-            Stream.filter(
-              (broadcast) => broadcast._tag !== "Changes" || broadcast.version > snapshot.version
-            ),
-            Stream.takeWhile((broadcast) => broadcast._tag !== "End"),
-            // A goodbye closes the stream, as a real FDv2 server does.
-            Stream.takeUntil(
-              (broadcast) =>
-                broadcast._tag === "Events" && broadcast.events.some((event) => event.event === "goodbye")
-            ),
-            Stream.mapConcatEffect((broadcast) => {
-              switch (broadcast._tag) {
-                case "Changes":
-                  return Effect.sync(() => {
-                    onTransferred(broadcast.version)
-                    return broadcast.events
-                  })
-                case "Events":
-                  return Effect.succeed(broadcast.events)
-                case "Drop":
-                  return Effect.sync(() => {
-                    NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
-                    return []
-                  })
-              }
-            })
-          )
-          return Stream.concat(
-            Stream.fromIterable(FlagData.initialTransfer(snapshot, basis ?? "")),
-            live
-          ).pipe(Stream.merge(heartBeats, { haltStrategy: "left" }))
+  const stream = (asEval: boolean) =>
+    withFaults("stream", (taken, request) =>
+      Effect.sync(() => {
+        const basis = basisOf(request)
+        const body = Stream.unwrapScoped(
+          Effect.gen(function* () {
+            const finished = yield* stats.begin({ endpoint: "stream", basis })
+            yield* Effect.addFinalizer(() => finished)
+            const { snapshot, changes } = yield* data.subscribe
+            const live = Stream.fromQueue(changes).pipe(
+              Stream.filter(
+                (broadcast) => broadcast._tag !== "Changes" || broadcast.version > snapshot.version
+              ),
+              Stream.takeWhile((broadcast) => broadcast._tag !== "End"),
+              // A goodbye closes the stream, as a real FDv2 server does.
+              Stream.takeUntil(
+                (broadcast) =>
+                  broadcast._tag === "Events" && broadcast.events.some((event) => event.event === "goodbye")
+              ),
+              Stream.mapConcatEffect((broadcast) => {
+                switch (broadcast._tag) {
+                  case "Changes":
+                    return Effect.sync(() => {
+                      onTransferred(broadcast.version)
+                      return broadcast.events
+                    })
+                  case "Events":
+                    return Effect.succeed(broadcast.events)
+                  case "Drop":
+                    return Effect.sync(() => {
+                      NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
+                      return []
+                    })
+                }
+              })
+            )
+            return Stream.concat(
+              Stream.fromIterable(FlagData.initialTransfer(snapshot, basis ?? "")),
+              live
+            ).pipe(Stream.merge(heartBeats, { haltStrategy: "left" }))
+          })
+        ).pipe(
+          Stream.map((event) => encodeEvent(asEval ? toEvalEvent(event) : event)),
+          Stream.encodeText
+        )
+        return HttpServerResponse.stream(body, {
+          contentType: "text/event-stream",
+          headers: { "cache-control": "no-cache", ...fallbackHeaders(taken) }
         })
-      ).pipe(Stream.map(encodeEvent), Stream.encodeText)
-      return HttpServerResponse.stream(body, {
-        contentType: "text/event-stream",
-        headers: { "cache-control": "no-cache", ...fallbackHeaders(taken) }
       })
-    })
-  )
+    )
 
-  const poll = withFaults("poll", (taken, request) => pollResponse(taken, basisOf(request)))
+  const poll = (asEval: boolean) =>
+    withFaults("poll", (taken, request) => pollResponse(taken, basisOf(request), asEval))
 
-  const pollResponse = (taken: Faults.ResponseFaults, basis: string | null) =>
+  const pollResponse = (taken: Faults.ResponseFaults, basis: string | null, asEval: boolean) =>
     Effect.gen(function* () {
       const headers = fallbackHeaders(taken)
       if (taken.invalidBody) {
@@ -250,10 +267,10 @@ export const router = (
       }
       const snapshot = yield* data.snapshot
       if (basis === snapshot.state) return HttpServerResponse.empty({ status: 304, headers })
-      const events = FlagData.fullTransfer(snapshot).map((event) => ({
-        event: event.event,
-        data: JSON.parse(event.data) as unknown
-      }))
+      const events = FlagData.fullTransfer(snapshot).map((raw) => {
+        const event = asEval ? toEvalEvent(raw) : raw
+        return { event: event.event, data: JSON.parse(event.data) as unknown }
+      })
       return yield* HttpServerResponse.json({ events }, { headers })
     })
 
@@ -272,104 +289,109 @@ export const router = (
     })
   )
 
-  return HttpRouter.empty.pipe(
-    HttpRouter.get("/healthz", ok),
-    HttpRouter.get("/sdk/stream", stream),
-    HttpRouter.get("/sdk/poll", poll),
-    HttpRouter.get("/sdk/latest-all", fdv1),
-    HttpRouter.get(
-      "/admin/flags",
-      Effect.flatMap(data.snapshot, (s) => HttpServerResponse.json(snapshotJson(s)))
-    ),
-    HttpRouter.put(
-      "/admin/flags/:key",
-      Effect.flatMap(HttpRouter.schemaPathParams(KeyParams), ({ key }) =>
-        withBody(Schema.Unknown, (object) =>
-          Effect.flatMap(data.put("flag", key, object), (s) =>
-            HttpServerResponse.json({ state: s.state, version: s.version })
+  return HttpRouter.empty
+    .pipe(
+      HttpRouter.get("/healthz", ok),
+      HttpRouter.get("/sdk/stream", stream(false)),
+      HttpRouter.get("/sdk/poll", poll(false)),
+      HttpRouter.get("/sdk/stream/eval/:context", stream(true)),
+      HttpRouter.get("/sdk/poll/eval/:context", poll(true)),
+      HttpRouter.get("/sdk/latest-all", fdv1)
+    )
+    .pipe(
+      HttpRouter.get(
+        "/admin/flags",
+        Effect.flatMap(data.snapshot, (s) => HttpServerResponse.json(snapshotJson(s)))
+      ),
+      HttpRouter.put(
+        "/admin/flags/:key",
+        Effect.flatMap(HttpRouter.schemaPathParams(KeyParams), ({ key }) =>
+          withBody(Schema.Unknown, (object) =>
+            Effect.flatMap(data.put("flag", key, object), (s) =>
+              HttpServerResponse.json({ state: s.state, version: s.version })
+            )
           )
         )
-      )
-    ),
-    HttpRouter.del(
-      "/admin/flags/:key",
-      Effect.flatMap(HttpRouter.schemaPathParams(KeyParams), ({ key }) =>
-        Effect.flatMap(
-          data.remove("flag", key),
-          Option.match({
-            onNone: () => Effect.succeed(HttpServerResponse.text(`no flag ${key}`, { status: 404 })),
-            onSome: (s) => HttpServerResponse.json({ state: s.state, version: s.version })
-          })
-        )
-      )
-    ),
-    HttpRouter.post(
-      "/admin/faults/goodbye",
-      withBody(GoodbyeBody, (body) =>
-        data
-          .broadcast(
-            FlagData.Broadcast.Events({ events: [{ event: "goodbye", data: JSON.stringify(body) }] })
-          )
-          .pipe(Effect.as(ok))
-      )
-    ),
-    HttpRouter.post(
-      "/admin/faults/error",
-      withBody(ErrorBody, (body) =>
-        data
-          .broadcast(
-            FlagData.Broadcast.Events({
-              events: [
-                { event: "error", data: JSON.stringify({ payload_id: "payload", reason: body.reason }) }
-              ]
+      ),
+      HttpRouter.del(
+        "/admin/flags/:key",
+        Effect.flatMap(HttpRouter.schemaPathParams(KeyParams), ({ key }) =>
+          Effect.flatMap(
+            data.remove("flag", key),
+            Option.match({
+              onNone: () => Effect.succeed(HttpServerResponse.text(`no flag ${key}`, { status: 404 })),
+              onSome: (s) => HttpServerResponse.json({ state: s.state, version: s.version })
             })
           )
-          .pipe(Effect.as(ok))
-      )
-    ),
-    HttpRouter.post(
-      "/admin/faults/status",
-      withBody(StatusBody, (body) => faults.failWith(body.status, body.count).pipe(Effect.as(ok)))
-    ),
-    HttpRouter.post(
-      "/admin/faults/fallback-header",
-      withBody(FallbackBody, (body) =>
-        faults.fallbackHeader(Option.fromNullable(body.ttlSeconds), body.count).pipe(Effect.as(ok))
-      )
-    ),
-    HttpRouter.post(
-      "/admin/faults/invalid-data",
-      withBody(InvalidBody, (body) =>
-        Effect.zipRight(
-          faults.invalidPolls(body.count),
-          data.broadcast(FlagData.Broadcast.Events({ events: [invalidPutObject] }))
-        ).pipe(Effect.as(ok))
-      )
-    ),
-    HttpRouter.post(
-      "/admin/faults/event",
-      withBody(RawEventBody, ({ count, ...event }) =>
-        data
-          .broadcast(FlagData.Broadcast.Events({ events: Array.from({ length: count }, () => event) }))
-          .pipe(Effect.as(ok))
-      )
-    ),
-    HttpRouter.post("/admin/faults/drop", data.broadcast(FlagData.Broadcast.Drop()).pipe(Effect.as(ok))),
-    HttpRouter.post("/admin/faults/end", data.broadcast(FlagData.Broadcast.End()).pipe(Effect.as(ok))),
-    HttpRouter.post(
-      "/admin/faults/latency",
-      withBody(LatencyBody, (body) => faults.latency(body.millis).pipe(Effect.as(ok)))
-    ),
-    HttpRouter.del("/admin/faults", faults.clear.pipe(Effect.as(ok))),
-    HttpRouter.get(
-      "/admin/stats",
-      Effect.flatMap(stats.get, (s) => HttpServerResponse.json(s))
-    ),
-    Effect.catchTags({
-      RouteNotFound: () => Effect.succeed(HttpServerResponse.text("not found", { status: 404 })),
-      ParseError: (error) => Effect.succeed(HttpServerResponse.text(error.message, { status: 400 }))
-    })
-  )
+        )
+      ),
+      HttpRouter.post(
+        "/admin/faults/goodbye",
+        withBody(GoodbyeBody, (body) =>
+          data
+            .broadcast(
+              FlagData.Broadcast.Events({ events: [{ event: "goodbye", data: JSON.stringify(body) }] })
+            )
+            .pipe(Effect.as(ok))
+        )
+      ),
+      HttpRouter.post(
+        "/admin/faults/error",
+        withBody(ErrorBody, (body) =>
+          data
+            .broadcast(
+              FlagData.Broadcast.Events({
+                events: [
+                  { event: "error", data: JSON.stringify({ payload_id: "payload", reason: body.reason }) }
+                ]
+              })
+            )
+            .pipe(Effect.as(ok))
+        )
+      ),
+      HttpRouter.post(
+        "/admin/faults/status",
+        withBody(StatusBody, (body) => faults.failWith(body.status, body.count).pipe(Effect.as(ok)))
+      ),
+      HttpRouter.post(
+        "/admin/faults/fallback-header",
+        withBody(FallbackBody, (body) =>
+          faults.fallbackHeader(Option.fromNullable(body.ttlSeconds), body.count).pipe(Effect.as(ok))
+        )
+      ),
+      HttpRouter.post(
+        "/admin/faults/invalid-data",
+        withBody(InvalidBody, (body) =>
+          Effect.zipRight(
+            faults.invalidPolls(body.count),
+            data.broadcast(FlagData.Broadcast.Events({ events: [invalidPutObject] }))
+          ).pipe(Effect.as(ok))
+        )
+      ),
+      HttpRouter.post(
+        "/admin/faults/event",
+        withBody(RawEventBody, ({ count, ...event }) =>
+          data
+            .broadcast(FlagData.Broadcast.Events({ events: Array.from({ length: count }, () => event) }))
+            .pipe(Effect.as(ok))
+        )
+      ),
+      HttpRouter.post("/admin/faults/drop", data.broadcast(FlagData.Broadcast.Drop()).pipe(Effect.as(ok))),
+      HttpRouter.post("/admin/faults/end", data.broadcast(FlagData.Broadcast.End()).pipe(Effect.as(ok))),
+      HttpRouter.post(
+        "/admin/faults/latency",
+        withBody(LatencyBody, (body) => faults.latency(body.millis).pipe(Effect.as(ok)))
+      ),
+      HttpRouter.del("/admin/faults", faults.clear.pipe(Effect.as(ok))),
+      HttpRouter.get(
+        "/admin/stats",
+        Effect.flatMap(stats.get, (s) => HttpServerResponse.json(s))
+      ),
+      Effect.catchTags({
+        RouteNotFound: () => Effect.succeed(HttpServerResponse.text("not found", { status: 404 })),
+        ParseError: (error) => Effect.succeed(HttpServerResponse.text(error.message, { status: 400 }))
+      })
+    )
 }
 
 const urlOf = (address: HttpServer.Address) =>

@@ -31,10 +31,19 @@ export const startManager = (options: {
   readonly simulation?: SimulatedProvider.Simulation
   /** Start without waiting for leadership (a standby). */
   readonly standby?: boolean
+  /** The global create rate limit (default: high enough never to wait). */
+  readonly createRateLimit?: { readonly burst: number; readonly perSecond: number }
+  /** The event queue's capacity (default 10 000). */
+  readonly eventQueueCapacity?: number
 }) =>
   Effect.gen(function* () {
     const config = yield* ManagerConfig.decodeYaml(
-      `leaderLockKey: ${options.lockKey}\ncreateRateLimit: { burst: 100000, perSecond: 100000 }\n${options.yaml}`,
+      [
+        `leaderLockKey: ${options.lockKey}`,
+        `createRateLimit: ${JSON.stringify(options.createRateLimit ?? { burst: 100_000, perSecond: 100_000 })}`,
+        `eventQueueCapacity: ${options.eventQueueCapacity ?? 10_000}`,
+        options.yaml
+      ].join("\n"),
       "test.yaml"
     )
     const simulation =

@@ -6,8 +6,9 @@
  *
  * ```text
  *   Startup.prepare ─▶ ReplicationStream.open ─▶ LivePipeline.run ──┐
- *                                  heartbeat (pg_logical_emit_message) ├─ until interrupted or failed
- *                                  lag poll (pg_wal_lsn_diff) ─────────┘
+ *          ▲                       heartbeat (pg_logical_emit_message) ├─ until interrupted or failed
+ *          │                       lag poll (pg_wal_lsn_diff) ─────────┘
+ *          └──── capture failed (connection lost, slot dropped): start over, with backoff
  * ```
  */
 import type { Observer } from "@converge/core"
@@ -41,8 +42,30 @@ export interface Options {
 /** Why the daemon stopped. */
 export type DaemonError = Startup.StartupError | ReplicationStream.CaptureFailed | Backfill.DocumentsRejected
 
-/** Runs the sync until interrupted or failed. */
+/**
+ * Runs the sync until interrupted or failed. When the replication connection fails (the server
+ * restarted, the slot was dropped) it starts over with backoff: a missing slot is recreated and
+ * every index backfilled again (`SlotRecreated`).
+ */
 export const run = (
+  config: CdcConfig,
+  options: Options
+): Effect.Effect<never, DaemonError, SqlClient.SqlClient> =>
+  Effect.scoped(runOnce(config, options)).pipe(
+    Effect.tapError((error) =>
+      error._tag === "CaptureFailed"
+        ? options.observer.notify(CdcEvent.ErrorOccurred({ message: error.message, retrying: true }))
+        : Effect.void
+    ),
+    Effect.retry({
+      while: (error) => error._tag === "CaptureFailed",
+      schedule: Schedule.exponential("200 millis").pipe(
+        Schedule.union(Schedule.spaced(options.maxRetryDelay ?? Duration.seconds(10)))
+      )
+    })
+  )
+
+const runOnce = (
   config: CdcConfig,
   options: Options
 ): Effect.Effect<never, DaemonError, SqlClient.SqlClient | Scope.Scope> =>

@@ -2,8 +2,9 @@
  * Everything before live capture, in the order that leaves no first-run gap:
  *
  * ```text
- *   validate (read only) ─▶ publication covers every table ─▶ slot exists ─▶ sinks ready
- *     ─▶ for each index not seeded in every sink: backfill (snapshot taken after the slot)
+ *   validate (read only) ─▶ publication covers every table ─▶ sinks ready ─▶ slot exists
+ *     (recreated → every index backfilled again) ─▶ for each index not seeded in every sink:
+ *     backfill (snapshot taken after the slot)
  * ```
  *
  * The publication comes before the slot so that decoding never meets a change to a table it
@@ -63,7 +64,35 @@ export const prepare = (
         })
       )
     }
+    const specs = validated.plans.map((plan) => ({ name: plan.name, searchable: plan.searchable }))
+    for (const sink of sinks) yield* sink.ensureIndexes(specs)
+    yield* observer.notify(CdcEvent.IndexesEnsured({ indexes: specs.map((spec) => spec.name) }))
+    const existing = yield* Slot.inspect(config.source.slot)
+    if (existing?.walStatus === "lost") yield* Slot.drop(config.source.slot)
     const slot = yield* Slot.ensure(config.source.slot)
+    // A new slot while some index is seeded: the slot was dropped or lost, changes in between are gone.
+    if (slot.created) {
+      const seededSomewhere = yield* Effect.forEach(validated.plans, (plan) =>
+        Effect.map(
+          Effect.forEach(sinks, (sink) => sink.isSeeded(plan.name)),
+          (seeded) => seeded.some(Boolean)
+        )
+      )
+      if (seededSomewhere.some(Boolean)) {
+        yield* observer.notify(
+          CdcEvent.SlotRecreated({
+            slot: config.source.slot,
+            reason:
+              existing === undefined
+                ? "the slot was missing (dropped)"
+                : "the slot lost WAL it needed (wal_status = lost)"
+          })
+        )
+        for (const plan of validated.plans) {
+          for (const sink of sinks) yield* sink.clearSeeded(plan.name)
+        }
+      }
+    }
     yield* observer.notify(
       CdcEvent.SlotEnsured({
         slot: config.source.slot,
@@ -71,9 +100,6 @@ export const prepare = (
         confirmedLsn: Lsn.format(slot.confirmedLsn)
       })
     )
-    const specs = validated.plans.map((plan) => ({ name: plan.name, searchable: plan.searchable }))
-    for (const sink of sinks) yield* sink.ensureIndexes(specs)
-    yield* observer.notify(CdcEvent.IndexesEnsured({ indexes: specs.map((spec) => spec.name) }))
     for (const plan of validated.plans) {
       const seeded = yield* Effect.forEach(sinks, (sink) => sink.isSeeded(plan.name))
       if (options.skipBackfill === true || seeded.every(Boolean)) {

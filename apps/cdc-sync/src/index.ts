@@ -25,6 +25,8 @@ export * as DocumentBuilder from "./documents/DocumentBuilder.js"
 export * as DocumentQuery from "./documents/DocumentQuery.js"
 /** The events the sync reports (backfill progress, batches, lag, errors) for status, metrics and logs. */
 export * as CdcEvent from "./observe/CdcEvent.js"
+/** What `/status` shows, folded from the events. */
+export * as CdcStatus from "./observe/CdcStatus.js"
 /** The live loop: resolve, build, write, flush, then acknowledge whole transactions. */
 export * as LivePipeline from "./pipeline/LivePipeline.js"
 /** Everything before live capture, in the order that leaves no first-run gap. */
@@ -47,5 +49,3 @@ export * as Publication from "./source/Publication.js"
 export * as Slot from "./source/Slot.js"
 /** Server checks: wal_level, replication role, slot plugin, publication coverage and rights. */
 export * as SourceChecks from "./source/SourceChecks.js"
-/** What `/status` shows, folded from the events. */
-export * as CdcStatus from "./observe/CdcStatus.js"

@@ -6,7 +6,8 @@
  *
  * ```text
  *   slot exists (changes after its confirmed LSN are kept)
- *     └─ BEGIN REPEATABLE READ ── count ── page of ids ─▶ build ─▶ write all sinks ─▶ … ─▶ flush ─▶ mark seeded
+ *     └─ BEGIN REPEATABLE READ ── count ── page of ids ─▶ build ─▶ write all sinks ─▶ …
+ *          ─▶ sweep what the snapshot did not rewrite ─▶ flush ─▶ mark seeded
  * ```
  *
  * Documents are tagged with the slot's confirmed LSN read just before the snapshot: every change
@@ -132,6 +133,9 @@ export const run = (
         return documents
       })
     )
+    // Documents older than the snapshot that it did not rewrite belong to roots gone since (after a
+    // TRUNCATE or a lost slot); on a first backfill there are none.
+    for (const sink of sinks) yield* sink.sweep(index, lsn)
     for (const sink of sinks) yield* sink.flush
     for (const sink of sinks) yield* sink.markSeeded(index, lsn)
     yield* observer.notify(CdcEvent.IndexSeeded({ index, documents: written, lsn: Lsn.format(lsn) }))

@@ -14,6 +14,11 @@ export type CdcEvent = Data.TaggedEnum<{
   }
   /** The replication slot exists; `created` when this start created it. */
   SlotEnsured: { readonly slot: string; readonly created: boolean; readonly confirmedLsn: string }
+  /**
+   * The slot was gone (dropped) or had lost WAL while indexes were seeded: it was recreated and
+   * every index is backfilled again, since changes in between are lost to the slot.
+   */
+  SlotRecreated: { readonly slot: string; readonly reason: string }
   /** The sinks are prepared for `indexes`. */
   IndexesEnsured: { readonly indexes: ReadonlyArray<string> }
   /** A backfill of `index` began: `total` root rows in the snapshot. */

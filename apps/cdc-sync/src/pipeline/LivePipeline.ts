@@ -147,8 +147,6 @@ export const run = (
             yield* observer.notify(CdcEvent.IndexStale({ index, reason: "a table it reads was truncated" }))
             for (const sink of sinks) yield* sink.clearSeeded(index)
             yield* Backfill.run(worker.builder, sinks, tag, observer)
-            for (const sink of sinks) yield* sink.sweep(index, tag)
-            for (const sink of sinks) yield* sink.flush
           }),
         { discard: true }
       )

@@ -34,6 +34,15 @@ export const inspect = (
     return { confirmedLsn: Lsn.parse(row.confirmed ?? "0/0") ?? Lsn.zero, walStatus: row.walStatus }
   })
 
+/** Drops `slot` (after ending the session streaming from it, if any). */
+export const drop = (slot: string): Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+               WHERE slot_name = ${slot} AND active_pid IS NOT NULL`
+    yield* sql`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ${slot}`
+  })
+
 /** What `ensure` found or did. */
 export interface Ensured {
   readonly created: boolean

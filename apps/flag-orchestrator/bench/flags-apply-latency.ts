@@ -1,8 +1,10 @@
 /**
  * Apply latency: from the moment serve-fdv2 writes a change's `payload-transferred` to the moment
  * it is visible — on the relay's `GET /flags` (the relay running in this process against the
- * server over real HTTP) and in a `Store` fed by one StreamingSynchronizer — against the transport
- * floor: a bare `fetch` SSE reader seeing the same `payload-transferred` (the anchor).
+ * server over real HTTP), in a `Store` fed by one StreamingSynchronizer, and in
+ * `@launchdarkly/js-client-sdk-common`'s FDv2 data system (`allFlags()`, see
+ * `support/LdClientAnchor.ts`) — against the transport floor: a bare `fetch` SSE reader seeing the
+ * same `payload-transferred` (the anchor of the ratios).
  *
  *   npm run bench            1 000 changes
  *   npm run bench -- --quick 100 changes
@@ -20,6 +22,7 @@ import * as Relay from "../src/relay/Relay.js"
 import * as Store from "../src/Store.js"
 import * as Fdv2Server from "../src/server/Fdv2Server.js"
 import * as StreamingSynchronizer from "../src/sources/StreamingSynchronizer.js"
+import { makeClient } from "./support/LdClientAnchor.js"
 
 const quick = isQuick()
 const changes = quick ? 100 : 1_000
@@ -86,6 +89,19 @@ const program = Effect.gen(function* () {
     Effect.forkScoped
   )
 
+  const ldSeen = new Map<number, number>()
+  const ldClient = makeClient(server.url)
+  yield* Effect.promise(() =>
+    ldClient.identify({ kind: "user", key: "latency" } as never, { timeout: 30 } as never)
+  )
+  yield* Effect.addFinalizer(() => Effect.promise(() => ldClient.close()))
+  let ldWatched: { readonly key: string; readonly value: number } | undefined
+  ldClient.on("change", () => {
+    if (ldWatched !== undefined && ldClient.allFlags()[ldWatched.key] === ldWatched.value) {
+      if (!ldSeen.has(ldWatched.value)) ldSeen.set(ldWatched.value, performance.now())
+    }
+  })
+
   const relay = yield* Layer.build(
     Relay.layerFromOptions({
       upstream: server.url,
@@ -99,24 +115,29 @@ const program = Effect.gen(function* () {
   const relayMs: Array<number> = []
   const storeMs: Array<number> = []
   const bareMs: Array<number> = []
+  const ldMs: Array<number> = []
   for (let index = 0; index < changes; index++) {
-    const { version } = yield* server.data.put("flag", `flag-${index % 20}`, { on: index % 2 === 0 })
+    ldWatched = { key: `flag-${index % 20}`, value: index }
+    const { version } = yield* server.data.put("flag", `flag-${index % 20}`, { value: index })
     let relayAt: number | undefined
     while (relayAt === undefined) {
       if ((yield* relayVersion(relay.url)) >= version) relayAt = performance.now()
     }
-    while (!storeSeen.has(version) || !bareSeen.has(version)) yield* Effect.sleep("1 millis")
+    while (!storeSeen.has(version) || !bareSeen.has(version) || !ldSeen.has(index)) {
+      yield* Effect.sleep("1 millis")
+    }
     const sent = sentAt.get(version) ?? Number.NaN
     relayMs.push(relayAt - sent)
     storeMs.push((storeSeen.get(version) ?? Number.NaN) - sent)
     bareMs.push((bareSeen.get(version) ?? Number.NaN) - sent)
+    ldMs.push((ldSeen.get(index) ?? Number.NaN) - sent)
     if ((index + 1) % 250 === 0) console.log(`  … ${index + 1} / ${changes}`)
   }
-  return { relayMs, storeMs, bareMs }
+  return { relayMs, storeMs, bareMs, ldMs }
 })
 
 const main = Effect.gen(function* () {
-  const { relayMs, storeMs, bareMs } = yield* Effect.scoped(program).pipe(
+  const { relayMs, storeMs, bareMs, ldMs } = yield* Effect.scoped(program).pipe(
     Effect.provide(Layer.merge(Fdv2Server.layer({ onTransferred }), NodeHttpClient.layerUndici))
   )
   const round = (ms: number) => Number(ms.toFixed(2))
@@ -137,13 +158,18 @@ const main = Effect.gen(function* () {
     caseOf("StreamingSynchronizer → Store p50", storeMs, 0.5),
     caseOf("StreamingSynchronizer → Store p99", storeMs, 0.99)
   ]
+  const ld = { p50: round(percentile(ldMs, 0.5)), p99: round(percentile(ldMs, 0.99)) }
   const worst = cases.reduce((a, b) => (b.ratio < a.ratio ? b : a))
+  const storeCase = (fraction: number) => round(percentile(storeMs, fraction))
   console.log(
     `\nApply latency from payload-transferred written to visible, ${changes} changes one at a time (ms)\n`
   )
   printTable(
     ["case", "ours (ms)", "bare SSE reader (ms)", "ratio"],
     cases.map((c) => [c.name, c.ours.toFixed(2), c.anchor.toFixed(2), c.ratio.toFixed(2)])
+  )
+  console.log(
+    `\nside by side, client library only: StreamingSynchronizer → Store p50 ${storeCase(0.5)} / p99 ${storeCase(0.99)} ms; LaunchDarkly client SDK (FDv2, allFlags) p50 ${ld.p50} / p99 ${ld.p99} ms`
   )
   const path = writeResult(import.meta.url, {
     name: "flags-apply-latency",
@@ -155,6 +181,7 @@ const main = Effect.gen(function* () {
     ratio: worst.ratio,
     higherIsBetter: false,
     worstCase: worst.name,
+    launchDarklyClientSdkMs: ld,
     cases,
     quick,
     date: new Date().toISOString()

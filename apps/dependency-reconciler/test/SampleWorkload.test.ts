@@ -21,7 +21,7 @@ const settled = (namespace: string) =>
 
 describe("SampleWorkload", () => {
   layer(migratedDatabase, { excludeTestServices: true, timeout: 60_000 })("with the engine running", (it) => {
-    it.scoped("without failures every execution of every shape succeeds", () =>
+    it.scoped("without failures every execution succeeds, but mirrors a satisfied any_of cancelled", () =>
       Effect.gen(function* () {
         yield* Engine.run({ migrate: false, sweepInterval: "200 millis", staleThresholdMs: 200 })
         yield* SampleWorkload.start({
@@ -31,8 +31,12 @@ describe("SampleWorkload", () => {
           workTime: 0,
           flowEvery: "1 hour"
         })
-        // pipeline 3 + fan-out-any 4 + quorum-vote 6 + diamond-all-done 4.
-        expect(yield* settled("happy")).toEqual({ succeeded: 17 })
+        // pipeline 3 + fan-out-any 4 + quorum-vote 6 + diamond-all-done 4; the first mirror to
+        // succeed satisfies `download` (any_of), which cancels the mirrors still live.
+        const census = yield* settled("happy")
+        const cancelled = census.cancelled ?? 0
+        expect(census).toEqual({ succeeded: 17 - cancelled, ...(cancelled > 0 ? { cancelled } : {}) })
+        expect(cancelled).toBeLessThanOrEqual(2)
       })
     )
 

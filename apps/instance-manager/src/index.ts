@@ -11,6 +11,12 @@ export * as ProviderConfig from "./config/ProviderConfig.js"
 export * as RetryConfig from "./config/RetryConfig.js"
 /** The six event types. */
 export * as EventType from "./EventType.js"
+/** The HTTP API definition (`InstancesApi`): instance calls and group resizing. */
+export * as Api from "./http/Api.js"
+/** The API's handlers on a running manager. */
+export * as ApiHandlers from "./http/ApiHandlers.js"
+/** Serving the API with `@effect/platform-node`. */
+export * as ApiServer from "./http/ApiServer.js"
 /** The manager: controller, leadership, termination notices, status and operations. */
 export * as InstanceManager from "./InstanceManager.js"
 /** The status served at `/status`. */

@@ -7,7 +7,7 @@
  * see `support/LdClientAnchor.ts`) on the server's client-side `flag-eval` endpoints.
  *
  *   npm run bench            warm-up 2 000, then 30 000 and 100 000 change sets per side
- *   npm run bench -- --quick warm-up 1 000, then 2 000 and 3 000 (CI: proves it runs; too short to judge)
+ *   npm run bench -- --quick warm-up 1 000, then 3 000 and 4 000 (CI: proves it runs; too short to judge a trend)
  *
  * The flag keys cycle over a fixed set, so the data stays the same size and any growth is
  * per-result retention. The producer waits for each batch to be visible before sending the next,
@@ -24,8 +24,8 @@ import { makeClient } from "./support/LdClientAnchor.js"
 
 const quick = isQuick()
 const warmUp = quick ? 1_000 : 2_000
-const window = quick ? 2_000 : 30_000
-const long = quick ? 3_000 : 100_000
+const window = quick ? 3_000 : 30_000
+const long = quick ? 4_000 : 100_000
 const keys = 50
 const batch = 500
 const publishedMbPer30k = 25

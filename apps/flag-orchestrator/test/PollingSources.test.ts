@@ -150,6 +150,33 @@ describe("PollingSynchronizer over a real serve-fdv2", () => {
   )
 })
 
+describe("Fdv1PollingSynchronizer.decodeLatestAll", () => {
+  const limits = { maxPayloadBytes: 200, kinds: new Set(["flag", "segment"]) }
+  it("bad bodies are categorized errors that never echo the payload", () => {
+    const cases = [
+      ["{ not json", "invalid-data"],
+      [JSON.stringify({ flags: [1, 2] }), "invalid-data"],
+      [JSON.stringify({ flags: { big: "x".repeat(500) } }), "payload-too-large"]
+    ] as const
+    for (const [body, category] of cases) {
+      const decoded = Fdv1PollingSynchronizer.decodeLatestAll(body, limits)
+      expect(decoded._tag === "Left" && decoded.left.category).toBe(category)
+      expect(decoded._tag === "Left" && decoded.left.message).not.toContain("xxx")
+    }
+  })
+
+  it("objects without a numeric version get version 0; kinds outside the set are dropped", () => {
+    const decoded = Fdv1PollingSynchronizer.decodeLatestAll(
+      JSON.stringify({ flags: { a: { on: true } }, segments: { s: { version: 4 } } }),
+      { maxPayloadBytes: 1_000, kinds: new Set(["flag"]) }
+    )
+    if (decoded._tag === "Left" || decoded.right._tag !== "Full") return expect.fail("not Full")
+    expect(decoded.right.updates).toEqual([
+      ChangeSet.Update.Put({ kind: "flag", key: "a", version: 0, object: { on: true } })
+    ])
+  })
+})
+
 describe("Fdv1PollingSynchronizer over a real serve-fdv2", () => {
   it.scoped(
     "latest-all → a Full change set with the empty selector; the fallback header is ignored; 401 is terminal",

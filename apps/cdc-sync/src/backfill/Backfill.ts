@@ -102,6 +102,7 @@ export const run = (
             if (report.rejected.length > 0 && plan.onError === "stop") {
               return yield* new DocumentsRejected({ index, rejected: report.rejected })
             }
+            if (plan.onError === "dead_letter") yield* sink.storeDeadLetters(report.rejected, lsn)
             const policy = plan.onError === "stop" ? "skip" : plan.onError
             for (const rejection of report.rejected) {
               yield* observer.notify(

@@ -80,6 +80,9 @@ export const run = (
         )
       )
 
+    const policyOf = (index: string) =>
+      workers.find((worker) => worker.plan.name === index)?.plan.onError ?? "stop"
+
     const process = (batch: ReadonlyArray<TransactionPart>) =>
       Effect.gen(function* () {
         const changes = batch.flatMap((part) => part.changes)
@@ -99,6 +102,10 @@ export const run = (
         const flushStarted = yield* Clock.currentTimeMillis
         for (const sink of sinks) {
           const report = yield* sink.write(writes)
+          yield* sink.storeDeadLetters(
+            report.rejected.filter((rejection) => policyOf(rejection.index) === "dead_letter"),
+            lsn
+          )
           for (const rejection of report.rejected) {
             const policy =
               workers.find((worker) => worker.plan.name === rejection.index)?.plan.onError ?? "stop"

@@ -25,7 +25,8 @@
  * row and only the offending documents are reported rejected; any other failure is
  * `SinkUnavailable`.
  *
- * The schema also holds `_converge_seeded` (index → snapshot LSN of its completed backfill).
+ * The schema also holds `_converge_seeded` (index → snapshot LSN of its completed backfill) and
+ * `_converge_dead_letters` (rejected documents with their reason, under `on_error: dead_letter`).
  */
 import { SqlState } from "@converge/pg"
 import type { SqlError } from "@effect/sql"
@@ -70,6 +71,7 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
     const schema = Sql.identifier(options.schema)
     const tableOf = (index: string) => Sql.qualified(options.schema, index)
     const markers = Sql.qualified(options.schema, "_converge_seeded")
+    const deadLetters = Sql.qualified(options.schema, "_converge_dead_letters")
     const unavailable = (what: string) => (cause: SqlError.SqlError) =>
       new SinkUnavailable({
         sink: options.name,
@@ -151,6 +153,11 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
           yield* sql.unsafe(
             `CREATE TABLE IF NOT EXISTS ${markers} (index text PRIMARY KEY, snapshot_lsn pg_lsn NOT NULL, seeded_at timestamptz NOT NULL)`
           )
+          yield* sql.unsafe(
+            `CREATE TABLE IF NOT EXISTS ${deadLetters} (id bigserial PRIMARY KEY, index text NOT NULL,
+               document_id text NOT NULL, document text, reason text NOT NULL, source_lsn pg_lsn NOT NULL,
+               stored_at timestamptz NOT NULL DEFAULT now())`
+          )
           yield* Effect.forEach(indexes, ensureIndex, { discard: true })
         }).pipe(Effect.mapError(unavailable("preparing the indexes"))),
       write: (writes) => {
@@ -164,6 +171,23 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
           Effect.map((rejected) => ({ rejected: rejected.flat() }))
         )
       },
+      storeDeadLetters: (rejections, lsn) =>
+        rejections.length === 0
+          ? Effect.void
+          : sql
+              .unsafe(
+                `INSERT INTO ${deadLetters} (index, document_id, document, reason, source_lsn)
+                 SELECT r.index, r.id, r.document, r.reason, $5::pg_lsn
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(index, id, document, reason)`,
+                [
+                  rejections.map((r) => r.index),
+                  rejections.map((r) => r.id),
+                  rejections.map((r) => r.json),
+                  rejections.map((r) => r.reason),
+                  Lsn.format(lsn)
+                ]
+              )
+              .pipe(Effect.asVoid, Effect.mapError(unavailable("storing dead letters"))),
       flush: Effect.void,
       isSeeded: (index) =>
         sql<{

@@ -61,6 +61,14 @@ export interface Sink {
   readonly ensureIndexes: (indexes: ReadonlyArray<IndexSpec>) => Effect.Effect<void, SinkUnavailable>
   /** Writes a batch; per-document refusals come back in the report. */
   readonly write: (writes: ReadonlyArray<DocumentWrite>) => Effect.Effect<WriteReport, SinkUnavailable>
+  /**
+   * Stores rejected documents with their reason in the sink's dead-letter store (`on_error:
+   * dead_letter`); durable with the next `flush`.
+   */
+  readonly storeDeadLetters: (
+    rejections: ReadonlyArray<Rejection>,
+    lsn: Lsn
+  ) => Effect.Effect<void, SinkUnavailable>
   /** Makes every write so far durable. */
   readonly flush: Effect.Effect<void, SinkUnavailable>
   /** Whether `index` was completely backfilled into this sink (a sink without durable state says false). */

@@ -62,6 +62,8 @@ export const make = (options: Options): Effect.Effect<Sink> =>
           )
         })
       }),
+      // It never rejects a document, so it never has dead letters.
+      storeDeadLetters: () => Effect.void,
       isSeeded: () => Effect.succeed(false),
       markSeeded: () => Effect.void,
       clearSeeded: () => Effect.void,

@@ -1,5 +1,5 @@
 /**
- * Completing an execution: its terminal transition and its completion event, in one transaction.
+ * Completing an execution: its terminal transition and its completion event, in one statement.
  */
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Data, Effect } from "effect"
@@ -38,8 +38,9 @@ export const insertEvent = (
 
 /**
  * Moves a live execution to `outcome` and writes its completion event (labelled with the
- * flow's namespace and instance tag) in the same transaction: both commit or neither does.
- * Returns the event id; fails with `ExecutionNotLive` (writing nothing) if it is not live.
+ * flow's namespace and instance tag) in one statement, hence one transaction: both commit or
+ * neither does. Returns the event id; fails with `ExecutionNotLive` (writing nothing) if it is
+ * not live.
  */
 export const complete = (
   executionId: string,
@@ -47,24 +48,22 @@ export const complete = (
 ): Effect.Effect<string, ExecutionNotLive | SqlError.SqlError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    return yield* sql.withTransaction(
-      Effect.gen(function* () {
-        const [row] = yield* sql<{ readonly namespace: string; readonly instance_tag: string }>`
-          UPDATE deps_executions e SET state = ${outcome}, finished_at = clock_timestamp()
-          FROM deps_flows f
-          WHERE e.id = ${executionId} AND f.id = e.flow_id
-            AND e.state IN ('blocked', 'runnable', 'running')
-          RETURNING f.namespace, f.instance_tag`
-        if (row === undefined) {
-          return yield* new ExecutionNotLive({
-            executionId,
-            message: `Execution ${executionId} does not exist or is already terminal`
-          })
-        }
-        return yield* insertEvent(executionId, outcome, {
-          namespace: row.namespace,
-          instanceTag: row.instance_tag
-        })
+    const [row] = yield* sql<{ readonly id: string }>`
+      WITH done AS (
+        UPDATE deps_executions e SET state = ${outcome}, finished_at = clock_timestamp()
+        FROM deps_flows f
+        WHERE e.id = ${executionId} AND f.id = e.flow_id
+          AND e.state IN ('blocked', 'runnable', 'running')
+        RETURNING e.id, e.flow_id, f.namespace, f.instance_tag
+      )
+      INSERT INTO deps_completion_events (execution_id, flow_id, outcome, namespace, instance_tag)
+      SELECT id, flow_id, ${outcome}, namespace, instance_tag FROM done
+      RETURNING id::text AS id`
+    if (row === undefined) {
+      return yield* new ExecutionNotLive({
+        executionId,
+        message: `Execution ${executionId} does not exist or is already terminal`
       })
-    )
+    }
+    return row.id
   })

@@ -6,10 +6,7 @@
 import { ContentionRetry } from "@converge/pg"
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Data, Effect, Metric, Ref } from "effect"
-import { type EventLabels, insertEvent } from "./Completion.js"
 import * as DepsMetrics from "./DepsMetrics.js"
-import type { Outcome } from "./Model.js"
-import * as Policy from "./Policy.js"
 
 /** No completion event has this id. */
 export class EventNotFound extends Data.TaggedError("EventNotFound")<{
@@ -42,136 +39,98 @@ export interface HopResult {
 /** What dispatching an event did. */
 export type DispatchResult =
   | { readonly _tag: "AlreadyDispatched" }
+  /** Another dispatcher holds the event's lease (it is dispatching it now); nothing was done. */
+  | { readonly _tag: "Leased" }
   | { readonly _tag: "Dispatched"; readonly hops: ReadonlyArray<HopResult> }
 
 /** Options for `dispatch`; every field has a default. */
 export interface Options {
   /** Retry of each hop's transaction on contention. Default `ContentionRetry.defaultPolicy`. */
   readonly contentionRetry?: ContentionRetry.Options | undefined
+  /**
+   * How long a dispatcher holds an event's lease, in ms (database clock). Other dispatchers skip a
+   * leased event; an expired lease (a dead or slow dispatcher) lets the next one take it. The lease
+   * only avoids duplicate work: exactly once per edge does not depend on it. Default 2000.
+   */
+  readonly leaseMs?: number | undefined
+  /** Most hops of one event running at once (each its own transaction). Default 8. */
+  readonly hopConcurrency?: number | undefined
 }
 
-interface EventRow {
+/** The default `hopConcurrency`. */
+export const defaultHopConcurrency = 8
+
+/** The default `leaseMs`. */
+export const defaultLeaseMs = 2000
+
+interface EdgeRow {
+  readonly downstream: string
+  readonly applied: boolean
+  readonly policy: string
+}
+
+interface LeasedEventRow {
+  readonly status: "dispatched" | "finished" | "leased" | "busy"
   readonly id: string
   readonly execution_id: string
-  readonly outcome: Outcome
-  readonly namespace: string
-  readonly instance_tag: string
-  readonly dispatched: boolean
   readonly attempts: number
+  readonly edges: ReadonlyArray<EdgeRow> | string
 }
 
-interface GroupRow {
+interface HopRow {
+  readonly applied: boolean
   readonly policy: string
-  readonly quorum_k: number | null
-  readonly on_satisfied: Policy.OnSatisfied
-  readonly total: number
-  readonly succeeded: number
-  readonly not_succeeded: number
-  readonly decision: Policy.Decision
+  readonly decided: "satisfied" | "impossible" | null
+  readonly events_written: ReadonlyArray<string> | null
+  readonly eligible_after_ms: number | null
 }
 
 /**
- * Applies one edge of `event` in its own transaction. Isolation: READ COMMITTED with
- * `SELECT … FOR UPDATE` on the group row. Every writer of a group (one per incoming edge,
- * and every dispatcher replaying the same event) first locks that single row, so the
- * read-modify-write of counters and decision is serialized without SERIALIZABLE's predicate
- * tracking and its false-positive aborts on hot fan-in groups; the applied marker on the
- * edge is read under that same lock, so a replay or a racing dispatcher sees it set and does
- * nothing. Nothing the hop decides spans rows beyond the ones it locks.
+ * Applies one edge of the event in one statement, `deps_apply_hop` (migration 0003), hence in its
+ * own transaction. Isolation: READ COMMITTED with `SELECT … FOR UPDATE` on the group row. Every
+ * writer of a group (one per incoming edge, and every dispatcher replaying the same event) first
+ * locks that single row, so the read-modify-write of counters and decision is serialized without
+ * SERIALIZABLE's predicate tracking and its false-positive aborts on hot fan-in groups; the
+ * applied marker on the edge is set under that same lock, so a replay or a racing dispatcher
+ * finds it set and does nothing. The policy is evaluated by `deps_policy_evaluate`, the SQL twin
+ * of `Policy.evaluate` (checked against it by test/PolicySql.test.ts). With `finish` (the
+ * event's last hop) the same transaction marks the event dispatched and checks the flow's end.
  */
 const applyEdge = (
-  event: EventRow,
-  downstreamId: string
+  eventId: string,
+  upstreamId: string,
+  downstreamId: string,
+  finish: boolean
 ): Effect.Effect<HopResult, SqlError.SqlError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const [group] = yield* sql<GroupRow>`
-      SELECT policy, quorum_k, on_satisfied, total, succeeded, not_succeeded, decision
-      FROM deps_edge_groups WHERE downstream_id = ${downstreamId} FOR UPDATE`
-    const marked = yield* sql`
-      UPDATE deps_edges SET applied_event_id = ${event.id}, applied_at = clock_timestamp()
-      WHERE upstream_id = ${event.execution_id} AND downstream_id = ${downstreamId} AND applied_event_id IS NULL
-      RETURNING 1 AS marked`
-    if (group === undefined || marked.length === 0) {
-      const policy = group?.policy ?? ""
-      return {
-        downstreamId,
-        policy,
-        applied: false,
-        decided: undefined,
-        eventsWritten: [],
-        eligibleAfterMs: undefined
-      }
+    const [row] = yield* sql<HopRow>`
+      SELECT applied, policy, decided, events_written::text[] AS events_written, eligible_after_ms
+      FROM deps_apply_hop(${eventId}, ${upstreamId}, ${downstreamId}, ${finish})`
+    return {
+      downstreamId,
+      policy: row?.policy ?? "",
+      applied: row?.applied ?? false,
+      decided: row?.decided ?? undefined,
+      eventsWritten: row?.events_written ?? [],
+      eligibleAfterMs: row?.eligible_after_ms ?? undefined
     }
-    const success = event.outcome === "succeeded"
-    const counters: Policy.Counters = {
-      total: group.total,
-      succeeded: group.succeeded + (success ? 1 : 0),
-      notSucceeded: group.not_succeeded + (success ? 0 : 1)
-    }
-    const decision =
-      group.decision === "pending"
-        ? Policy.evaluate(Policy.fromRow(group.policy, group.quorum_k), counters)
-        : group.decision
-    const decided = group.decision === "pending" && decision !== "pending" ? decision : undefined
-    yield* sql`
-      UPDATE deps_edge_groups
-      SET succeeded = ${counters.succeeded}, not_succeeded = ${counters.notSucceeded}, decision = ${decision},
-          decided_at = CASE WHEN ${decided !== undefined} THEN clock_timestamp() ELSE decided_at END
-      WHERE downstream_id = ${downstreamId}`
-    if (decided === undefined) {
-      return {
-        downstreamId,
-        policy: group.policy,
-        applied: true,
-        decided,
-        eventsWritten: [],
-        eligibleAfterMs: undefined
-      }
-    }
-    const labels: EventLabels = { namespace: event.namespace, instanceTag: event.instance_tag }
-    const eventsWritten: Array<string> = []
-    let eligibleAfterMs: number | undefined
-    if (decided === "satisfied") {
-      const [eligible] = yield* sql<{ readonly after_ms: number }>`
-        UPDATE deps_executions SET state = 'runnable' WHERE id = ${downstreamId} AND state = 'blocked'
-        RETURNING (extract(epoch FROM clock_timestamp() - (
-          SELECT committed_at FROM deps_completion_events WHERE id = ${event.id}
-        )) * 1000)::float8 AS after_ms`
-      eligibleAfterMs = eligible?.after_ms
-    } else {
-      const skipped = yield* sql`
-        UPDATE deps_executions SET state = 'skipped', finished_at = clock_timestamp(),
-          cancel_reason = ${`dependencies can no longer be satisfied (${group.policy})`}
-        WHERE id = ${downstreamId} AND state = 'blocked' RETURNING 1 AS skipped`
-      if (skipped.length > 0) eventsWritten.push(yield* insertEvent(downstreamId, "skipped", labels))
-    }
-    if (group.on_satisfied === "cancel_remaining") {
-      const reason = `group of execution ${downstreamId} decided ${decided} (${group.policy}); remaining upstreams cancelled`
-      // Siblings are locked in id order so that hops cancelling overlapping sets do not deadlock.
-      const cancelled = yield* sql<{ readonly id: string }>`
-        UPDATE deps_executions SET state = 'cancelled', finished_at = clock_timestamp(), cancel_reason = ${reason}
-        WHERE id IN (
-          SELECT e.id FROM deps_executions e JOIN deps_edges d ON e.id = d.upstream_id
-          WHERE d.downstream_id = ${downstreamId} AND e.state IN ('blocked', 'runnable', 'running')
-          ORDER BY e.id FOR UPDATE OF e
-        )
-        RETURNING id::text AS id`
-      // RETURNING has no order: write the siblings' events in execution id order.
-      const byId = [...cancelled].sort((left, right) => Number(BigInt(left.id) - BigInt(right.id)))
-      for (const sibling of byId) eventsWritten.push(yield* insertEvent(sibling.id, "cancelled", labels))
-    }
-    return { downstreamId, policy: group.policy, applied: true, decided, eventsWritten, eligibleAfterMs }
   })
 
 // Runs the hop under contention retry and counts the extra runs in `contention_retries_total`.
-const applyEdgeWithRetry = (event: EventRow, downstreamId: string, options: Options) =>
+const applyEdgeWithRetry = (
+  eventId: string,
+  upstreamId: string,
+  downstreamId: string,
+  finish: boolean,
+  options: Options
+) =>
   Effect.gen(function* () {
     const runs = yield* Ref.make(0)
     return yield* ContentionRetry.withContentionRetry(
       Effect.zipRight(
         Ref.update(runs, (count) => count + 1),
-        applyEdge(event, downstreamId)
+        applyEdge(eventId, upstreamId, downstreamId, finish)
       ),
       options.contentionRetry
     ).pipe(
@@ -183,11 +142,32 @@ const applyEdgeWithRetry = (event: EventRow, downstreamId: string, options: Opti
     )
   })
 
+// Reads the event and its edges and takes the event's lease, or marks it dispatched when no
+// edge is left to apply, in one statement (`deps_lease_event`, migration 0003).
+const leaseEvent = (eventId: string, leaseMs: number) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql<LeasedEventRow>`
+      SELECT status, id::text AS id, execution_id::text AS execution_id, attempts, edges
+      FROM deps_lease_event(${eventId}, ${leaseMs})`
+  )
+
+const parseEdges = (edges: LeasedEventRow["edges"]): ReadonlyArray<EdgeRow> =>
+  typeof edges === "string" ? (JSON.parse(edges) as ReadonlyArray<EdgeRow>) : edges
+
+const releaseLease = (eventId: string) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql`UPDATE deps_completion_events SET lease_until = NULL WHERE id = ${eventId} AND dispatched_at IS NULL`
+  ).pipe(Effect.ignore)
+
 /**
- * Dispatches completion event `eventId`: a no-op if already dispatched; otherwise applies each
- * outgoing edge in its own transaction (retried on contention), then marks the event
- * dispatched. If any hop fails, the event's attempts and last error are recorded, it stays
- * pending, and a later dispatch completes it (applied edges are not counted again).
+ * Dispatches completion event `eventId`: a no-op if already dispatched, or if another dispatcher
+ * holds its lease (`Leased`); otherwise takes the lease and applies each outgoing edge not yet
+ * applied, each in its own one-statement transaction (retried on contention), the last one also
+ * marking the event dispatched (an event without edges left to apply is marked by one statement).
+ * If any hop fails, the event's attempts and last error are recorded, its lease is released, it
+ * stays pending, and a later dispatch completes it (applied edges are not counted again).
  */
 export const dispatch = (
   eventId: string,
@@ -195,32 +175,51 @@ export const dispatch = (
 ): Effect.Effect<DispatchResult, EventNotFound | DispatchFailed | SqlError.SqlError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const [event] = yield* sql<EventRow>`
-      SELECT id::text AS id, execution_id::text AS execution_id, outcome, namespace, instance_tag,
-             dispatched_at IS NOT NULL AS dispatched, attempts
-      FROM deps_completion_events WHERE id = ${eventId}`
+    const [event] = yield* leaseEvent(eventId, options.leaseMs ?? defaultLeaseMs)
     if (event === undefined) {
       return yield* new EventNotFound({ eventId, message: `No completion event ${eventId}` })
     }
-    if (event.dispatched) return { _tag: "AlreadyDispatched" } as const
+    if (event.status === "dispatched") return { _tag: "AlreadyDispatched" } as const
+    if (event.status === "busy") return { _tag: "Leased" } as const
     if (event.attempts > 0) yield* Metric.increment(DepsMetrics.dispatchRetriesTotal)
-    const edges = yield* sql<{ readonly downstream_id: string }>`
-      SELECT downstream_id::text AS downstream_id FROM deps_edges
-      WHERE upstream_id = ${event.execution_id} ORDER BY deps_edges.downstream_id`
-    const hops = yield* Effect.forEach(edges, (edge) =>
-      applyEdgeWithRetry(event, edge.downstream_id, options).pipe(
+    const edges = parseEdges(event.edges)
+    const skipped = (edge: EdgeRow): HopResult => ({
+      downstreamId: edge.downstream,
+      policy: edge.policy,
+      applied: false,
+      decided: undefined,
+      eventsWritten: [],
+      eligibleAfterMs: undefined
+    })
+    if (event.status === "finished") return { _tag: "Dispatched", hops: edges.map(skipped) } as const
+    const toApply = edges.filter((edge) => !edge.applied)
+    const last = toApply[toApply.length - 1]
+    const hop = (edge: EdgeRow) =>
+      applyEdgeWithRetry(event.id, event.execution_id, edge.downstream, edge === last, options).pipe(
         // Recorded once the hop committed, so a decision is counted once however often it is retried.
-        Effect.tap((hop) =>
-          hop.decided === undefined
+        Effect.tap((result) =>
+          result.decided === undefined
             ? Effect.void
-            : DepsMetrics.recordDecision(hop.policy, hop.decided, hop.eligibleAfterMs)
+            : DepsMetrics.recordDecision(result.policy, result.decided, result.eligibleAfterMs)
         )
       )
-    ).pipe(
+    // Every hop but the last runs side by side (each on its own group); the last one, which marks
+    // the event dispatched, runs once they all committed.
+    const hops = yield* Effect.forEach(toApply.slice(0, -1), hop, {
+      concurrency: options.hopConcurrency ?? defaultHopConcurrency
+    }).pipe(
+      Effect.flatMap((earlier) =>
+        last === undefined ? Effect.succeed(earlier) : Effect.map(hop(last), (final) => [...earlier, final])
+      ),
+      Effect.map((applied) => {
+        const byDownstream = new Map(applied.map((result) => [result.downstreamId, result]))
+        return edges.map((edge) => byDownstream.get(edge.downstream) ?? skipped(edge))
+      }),
       Effect.tapError(
         (error) =>
           sql`
-          UPDATE deps_completion_events SET attempts = attempts + 1, last_error = ${errorMessage(error)}
+          UPDATE deps_completion_events
+          SET attempts = attempts + 1, last_error = ${errorMessage(error)}, lease_until = NULL
           WHERE id = ${eventId} AND dispatched_at IS NULL`
       ),
       Effect.mapError(
@@ -230,11 +229,9 @@ export const dispatch = (
             message: `Dispatching event ${eventId} failed: ${errorMessage(cause)}`,
             cause
           })
-      )
+      ),
+      Effect.onInterrupt(() => releaseLease(eventId))
     )
-    yield* sql`
-      UPDATE deps_completion_events SET dispatched_at = clock_timestamp(), attempts = attempts + 1
-      WHERE id = ${eventId} AND dispatched_at IS NULL`
     return { _tag: "Dispatched", hops } as const
   })
 

@@ -1,5 +1,7 @@
 /** The config file: YAML decoded with Schema; errors name the file, the path and the fix. */
 
+/** The `converge-instances` command line. */
+export * as Cli from "./Cli.js"
 /** Durations in config files: seconds or `500ms`, `30s`, `5m`, `2h`, `1d`. */
 export * as DurationText from "./config/DurationText.js"
 /** One managed group's settings: size, surge, health, drain, expiry, replacement budget, template. */
@@ -19,6 +21,8 @@ export * as ApiHandlers from "./http/ApiHandlers.js"
 export * as ApiServer from "./http/ApiServer.js"
 /** The manager: controller, leadership, termination notices, status and operations. */
 export * as InstanceManager from "./InstanceManager.js"
+/** `converge-instances run` composed: config, database, migrations, provider, leader gate, manager, servers. */
+export * as Main from "./Main.js"
 /** The status served at `/status`. */
 export * as ManagerStatus from "./ManagerStatus.js"
 /** The provider seam: create, delete, describe, list, termination notices; classified errors. */

@@ -1,0 +1,109 @@
+/**
+ * `converge-instances run` composed: the config file, the database (`DATABASE_URL` or an
+ * embedded Postgres), migrations, the provider, the Postgres leader gate, the manager, the API
+ * server and the status server (`/status`, `/metrics`, `/healthz`, `/readyz`), until interrupted.
+ *
+ * ```text
+ *   config.yaml ─▶ ManagerConfig ─┐
+ *   DATABASE_URL ─or─ embedded ─▶ PgClient ─▶ migrations ─▶ PgLeaderGate + Fence
+ *   provider (simulated + its agents) ─────────────────────────┴─▶ InstanceManager ─▶ API + status servers
+ * ```
+ */
+import { LeaderGate } from "@converge/core"
+import { StatusServer } from "@converge/http"
+import { PgDatabase, PgLeaderGate } from "@converge/pg"
+import { Console, Context, Data, Duration, Effect, Layer, SubscriptionRef } from "effect"
+import * as ManagerConfig from "./config/ManagerConfig.js"
+import * as ApiServer from "./http/ApiServer.js"
+import * as InstanceManager from "./InstanceManager.js"
+import { Provider } from "./provider/Provider.js"
+import * as SimulatedAgents from "./provider/SimulatedAgents.js"
+import * as SimulatedProvider from "./provider/SimulatedProvider.js"
+import * as Notifier from "./reconciler/Notifier.js"
+import * as Fence from "./state/Fence.js"
+import * as StateSchema from "./state/Schema.js"
+
+/** How `run` runs; see `converge-instances run --help`. */
+export interface Options {
+  readonly configFile: string
+  readonly host: string
+  /** API port; 0 picks a free one. */
+  readonly port: number
+  /** Status server port; 0 picks a free one. */
+  readonly statusPort: number
+}
+
+/** The manager could not start: a bad config, no database, a port already taken… */
+export class StartFailed extends Data.TaggedError("StartFailed")<{ readonly message: string }> {}
+
+const startFailed = (what: string) => (error: { readonly message: string }) =>
+  new StartFailed({ message: `${what}: ${error.message}` })
+
+/** Runs the manager and its servers until interrupted (Ctrl-C); fails only while starting. */
+export const run = (options: Options): Effect.Effect<never, StartFailed> =>
+  Effect.gen(function* () {
+    const config = yield* ManagerConfig.load(options.configFile).pipe(
+      Effect.mapError((error) => new StartFailed({ message: error.message }))
+    )
+    const provider = config.provider
+    if (provider.type !== "simulated") {
+      return yield* new StartFailed({
+        message: `The "${provider.type}" provider is not available in this version: use provider: { type: simulated }`
+      })
+    }
+    const database = yield* Layer.build(
+      PgDatabase.layerFromEnvOrEmbedded({ database: "converge_instances" })
+    ).pipe(Effect.mapError(startFailed("Could not reach Postgres")))
+    return yield* Effect.gen(function* () {
+      yield* StateSchema.migrate.pipe(Effect.mapError(startFailed("Could not migrate the database")))
+      const simulation = yield* SimulatedProvider.make(provider)
+      const gate = yield* PgLeaderGate.makeFromClient({
+        lockKey: config.leaderLockKey,
+        name: "instance-manager"
+      }).pipe(Effect.mapError(startFailed("Invalid leaderLockKey")))
+      const manager = yield* InstanceManager.make(config).pipe(
+        Effect.provideService(Provider, simulation.provider),
+        Effect.provideService(LeaderGate.LeaderGate, gate),
+        Effect.provideService(Fence.Fence, Fence.make(config.leaderLockKey)),
+        Effect.provideService(Notifier.Notifier, Notifier.logging),
+        Effect.mapError(startFailed("Could not start the manager"))
+      )
+      const shortestInterval = Math.min(
+        60_000,
+        ...config.groups.map((group) => Duration.toMillis(group.healthInterval))
+      )
+      yield* SimulatedAgents.make({
+        controls: simulation.controls,
+        interval: Duration.millis(Math.max(100, shortestInterval / 2)),
+        report: manager.reportHealth
+      })
+      const servers = yield* Layer.build(
+        Layer.merge(
+          ApiServer.layer(manager, { host: options.host, port: options.port }),
+          StatusServer.layer({
+            host: options.host,
+            port: options.statusPort,
+            status: manager.status,
+            ready: Effect.succeed(true)
+          })
+        )
+      ).pipe(Effect.mapError(startFailed("Could not start the HTTP servers")))
+      const api = Context.get(servers, ApiServer.ApiServer)
+      const status = Context.get(servers, StatusServer.StatusServer)
+      const leading = yield* SubscriptionRef.get(gate.isLeader)
+      yield* Console.log(
+        [
+          "",
+          "converge-instances is running (simulated provider: an in-memory cloud, not real infrastructure):",
+          `  api      ${api.url}/v1/groups/<key>`,
+          `  status   ${status.url}/status`,
+          `  metrics  ${status.url}/metrics`,
+          `  groups   ${config.groups.map((group) => `${group.tenant}/${group.key}=${group.desiredSize}`).join(", ") || "(none)"}`,
+          `  leader   ${leading ? "yes" : "waiting for the lock"}`,
+          "Press Ctrl-C to stop.",
+          ""
+        ].join("\n")
+      )
+      return yield* Effect.never
+    }).pipe(Effect.provide(database))
+  }).pipe(Effect.scoped)

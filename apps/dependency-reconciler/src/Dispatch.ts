@@ -63,18 +63,15 @@ export const defaultHopConcurrency = 8
 /** The default `leaseMs`. */
 export const defaultLeaseMs = 2000
 
-interface EdgeRow {
+/** One outgoing edge of an event as the claim reads it. */
+export interface EdgeRow {
   readonly downstream: string
   readonly applied: boolean
   readonly policy: string
 }
 
-interface LeasedEventRow {
-  readonly status: "dispatched" | "finished" | "leased" | "busy"
-  readonly id: string
-  readonly execution_id: string
-  readonly attempts: number
-  readonly edges: ReadonlyArray<EdgeRow> | string
+interface LeasedEventRow extends Omit<ClaimedEvent, "status"> {
+  readonly status: "dispatched" | "busy" | ClaimedEvent["status"]
 }
 
 interface HopRow {
@@ -158,14 +155,16 @@ const parseEdges = (edges: LeasedEventRow["edges"]): ReadonlyArray<EdgeRow> =>
 const releaseLease = (eventId: string) =>
   Effect.flatMap(
     SqlClient.SqlClient,
-    (sql) => sql`UPDATE deps_completion_events SET lease_until = NULL WHERE id = ${eventId} AND dispatched_at IS NULL`
+    (sql) =>
+      sql`UPDATE deps_completion_events SET lease_until = NULL WHERE id = ${eventId} AND dispatched_at IS NULL`
   ).pipe(Effect.ignore)
 
 /**
  * Dispatches completion event `eventId`: a no-op if already dispatched, or if another dispatcher
  * holds its lease (`Leased`); otherwise takes the lease and applies each outgoing edge not yet
- * applied, each in its own one-statement transaction (retried on contention), the last one also
- * marking the event dispatched (an event without edges left to apply is marked by one statement).
+ * applied, each in its own one-statement transaction (retried on contention; up to
+ * `hopConcurrency` side by side, the last one, which also marks the event dispatched, after the
+ * others). An event without edges left to apply is marked dispatched by the leasing statement.
  * If any hop fails, the event's attempts and last error are recorded, its lease is released, it
  * stays pending, and a later dispatch completes it (applied edges are not counted again).
  */
@@ -174,7 +173,6 @@ export const dispatch = (
   options: Options = {}
 ): Effect.Effect<DispatchResult, EventNotFound | DispatchFailed | SqlError.SqlError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
     const [event] = yield* leaseEvent(eventId, options.leaseMs ?? defaultLeaseMs)
     if (event === undefined) {
       return yield* new EventNotFound({ eventId, message: `No completion event ${eventId}` })
@@ -182,6 +180,46 @@ export const dispatch = (
     if (event.status === "dispatched") return { _tag: "AlreadyDispatched" } as const
     if (event.status === "busy") return { _tag: "Leased" } as const
     if (event.attempts > 0) yield* Metric.increment(DepsMetrics.dispatchRetriesTotal)
+    return yield* dispatchClaimed({ ...event, status: event.status }, options)
+  })
+
+/** An event taken by `claimBatch`: already finished (no edge left), or leased to the caller. */
+export interface ClaimedEvent {
+  readonly status: "finished" | "leased"
+  readonly id: string
+  readonly execution_id: string
+  readonly attempts: number
+  readonly edges: ReadonlyArray<EdgeRow> | string
+}
+
+/**
+ * The push path's batch claim (`deps_claim_events`, migration 0003): leases up to `limit`
+ * pending events that no dispatcher holds and that never failed (oldest first, `SKIP LOCKED`, so
+ * replicas take disjoint events), marking those with no edge left to apply dispatched at once.
+ * Finish each `leased` one with `dispatchClaimed`.
+ */
+export const claimBatch = (
+  limit: number,
+  options: Options = {}
+): Effect.Effect<ReadonlyArray<ClaimedEvent>, SqlError.SqlError, SqlClient.SqlClient> =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql<ClaimedEvent>`
+      SELECT status, id::text AS id, execution_id::text AS execution_id, attempts, edges
+      FROM deps_claim_events(${limit}, ${options.leaseMs ?? defaultLeaseMs})`
+  )
+
+/**
+ * Applies the edges of an event the caller holds the lease of (from `claimBatch` or the leasing
+ * statement of `dispatch`), as `dispatch` describes; a `finished` event only reports its edges.
+ */
+export const dispatchClaimed = (
+  event: ClaimedEvent,
+  options: Options = {}
+): Effect.Effect<DispatchResult, DispatchFailed, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const eventId = event.id
     const edges = parseEdges(event.edges)
     const skipped = (edge: EdgeRow): HopResult => ({
       downstreamId: edge.downstream,

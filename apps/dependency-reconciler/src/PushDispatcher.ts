@@ -15,7 +15,7 @@
  */
 import { Notifications } from "@converge/pg"
 import { SqlClient, type SqlError } from "@effect/sql"
-import { Cause, Effect, Layer, Metric, type Scope, Stream } from "effect"
+import { Cause, Effect, FiberSet, Layer, Metric, Queue, Ref, type Scope, Stream } from "effect"
 import * as DepsMetrics from "./DepsMetrics.js"
 import * as Dispatch from "./Dispatch.js"
 import * as Schema from "./Schema.js"
@@ -105,31 +105,113 @@ const onResubscribed = (event: Notifications.Resubscribed, options: Options) =>
     )
   )
 
+// Dispatches an event `claimBatch` handed over; never fails (as `dispatchEvent`).
+const dispatchClaimedEvent = (
+  event: Dispatch.ClaimedEvent,
+  options: Options
+): Effect.Effect<void, never, SqlClient.SqlClient> =>
+  Dispatch.dispatchClaimed(event, options.dispatch ?? {}).pipe(
+    Effect.zipRight(Metric.increment(Metric.tagged(DepsMetrics.eventsDispatchedTotal, "path", "push"))),
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.interrupt
+        : Effect.zipRight(
+            Metric.increment(Metric.tagged(DepsMetrics.dispatchErrorsTotal, "path", "push")),
+            Effect.logWarning("push dispatch failed; the event stays pending", cause).pipe(
+              Effect.annotateLogs("eventId", event.id)
+            )
+          )
+    )
+  )
+
+/**
+ * The pump: each wake-up (a NOTIFY, a finished dispatch, a replay) claims as many pending events
+ * as it has free slots (`Dispatch.claimBatch`: leased, `SKIP LOCKED`, so replicas woken by the
+ * same NOTIFY split the events instead of racing on them; events without edges left are finished
+ * by the claim itself) and dispatches each leased one on its own fiber, until a claim comes back
+ * empty. Wake-ups that arrive while it works coalesce into one more round.
+ */
+const pump = (
+  wake: Queue.Queue<void>,
+  options: Options
+): Effect.Effect<never, never, Scope.Scope | SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const slots = options.concurrency ?? defaultConcurrency
+    const inFlight = yield* Ref.make(0)
+    const running = yield* FiberSet.make<void, never>()
+    const round = Effect.gen(function* () {
+      for (;;) {
+        const free = slots - (yield* Ref.get(inFlight))
+        if (free <= 0) return
+        const claimed = yield* Dispatch.claimBatch(free, options.dispatch ?? {})
+        if (claimed.length === 0) return
+        const finished = claimed.filter((event) => event.status === "finished").length
+        if (finished > 0) {
+          yield* Metric.incrementBy(
+            Metric.tagged(DepsMetrics.eventsDispatchedTotal, "path", "push"),
+            finished
+          )
+        }
+        for (const event of claimed) {
+          if (event.status !== "leased") continue
+          yield* Ref.update(inFlight, (count) => count + 1)
+          yield* FiberSet.run(
+            running,
+            dispatchClaimedEvent(event, options).pipe(
+              Effect.ensuring(
+                Effect.zipRight(
+                  Ref.update(inFlight, (count) => count - 1),
+                  Queue.offer(wake, undefined)
+                )
+              )
+            )
+          )
+        }
+      }
+    }).pipe(
+      Effect.catchAll((error) =>
+        Effect.zipRight(
+          Metric.increment(Metric.tagged(DepsMetrics.dispatchErrorsTotal, "path", "push")),
+          Effect.logWarning(
+            "push dispatcher: claiming pending events failed; the sweeper will take them",
+            error
+          )
+        )
+      )
+    )
+    return yield* Effect.forever(Effect.zipRight(Queue.take(wake), round))
+  })
+
 const onEvent = (
   event: Notifications.Event,
+  wake: Queue.Queue<void>,
   options: Options
 ): Effect.Effect<void, never, SqlClient.SqlClient> =>
   event._tag === "Resubscribed"
-    ? onResubscribed(event, options)
+    ? Effect.zipRight(onResubscribed(event, options), Queue.offer(wake, undefined))
     : isEventId(event.payload)
-      ? dispatchEvent(event.payload, options)
+      ? Queue.offer(wake, undefined)
       : Effect.logWarning("ignoring a notification that is not an event id").pipe(
           Effect.annotateLogs("payload", event.payload)
         )
 
 /**
  * The dispatcher loop: runs until interrupted and never fails (the LISTEN stream reconnects by
- * itself and every failure is handled per event).
+ * itself and every failure is handled per event). Notifications wake the pump (see `pump`);
+ * a (re)subscription replays every pending event first.
  */
 export const loop = (
   options: Options = {}
 ): Effect.Effect<void, never, Notifications.Notifications | SqlClient.SqlClient> =>
-  Notifications.listen(Schema.notificationChannel).pipe(
-    Stream.mapEffect((event) => onEvent(event, options), {
-      concurrency: options.concurrency ?? defaultConcurrency,
-      unordered: true
-    }),
-    Stream.runDrain
+  Effect.scoped(
+    Effect.gen(function* () {
+      const wake = yield* Queue.sliding<void>(1)
+      yield* Effect.forkScoped(pump(wake, options))
+      yield* Notifications.listen(Schema.notificationChannel).pipe(
+        Stream.mapEffect((event) => onEvent(event, wake, options)),
+        Stream.runDrain
+      )
+    })
   )
 
 /** Starts the dispatcher loop on a fiber for the rest of the scope. */

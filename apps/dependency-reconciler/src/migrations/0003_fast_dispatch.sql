@@ -154,7 +154,7 @@ $$;
 --   'finished'   — no edge is left to apply (a leaf, or a replay after every hop committed): it is
 --                  marked dispatched (and its flow checked for the end) right here;
 --   'leased'     — edges are left and this caller now holds the lease for p_lease_ms;
---   'busy'       — edges are left and another dispatcher holds an unexpired lease.
+--   'busy'       — another dispatcher holds an unexpired lease or the event row's lock.
 CREATE FUNCTION deps_lease_event(p_event_id bigint, p_lease_ms double precision)
 RETURNS TABLE (status text, id bigint, execution_id bigint, attempts integer, edges json)
 LANGUAGE plpgsql AS $$
@@ -170,6 +170,26 @@ BEGIN
   id := ev.id;
   execution_id := ev.execution_id;
   attempts := ev.attempts;
+  -- Replicas that all got the same NOTIFY do not queue on the event row: while another one holds
+  -- its lease, or its row lock (it is leasing or finishing it right now), this one steps aside.
+  IF ev.dispatched_at IS NOT NULL THEN
+    status := 'dispatched';
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  IF ev.lease_until > clock_timestamp() THEN
+    status := 'busy';
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  PERFORM 1 FROM deps_completion_events c WHERE c.id = p_event_id FOR NO KEY UPDATE SKIP LOCKED;
+  IF NOT FOUND THEN
+    status := 'busy';
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  -- Locked: read it again, as a dispatcher that just released the lock may have finished it.
+  SELECT * INTO ev FROM deps_completion_events c WHERE c.id = p_event_id;
   SELECT coalesce(json_agg(json_build_object(
            'downstream', d.downstream_id::text,
            'applied', d.applied_event_id IS NOT NULL,
@@ -198,5 +218,54 @@ BEGIN
     status := CASE WHEN FOUND THEN 'leased' ELSE 'busy' END;
   END IF;
   RETURN NEXT;
+END
+$$;
+
+-- The push path's batch claim: leases up to p_limit pending events nobody holds (oldest first,
+-- SKIP LOCKED, so replicas woken by the same NOTIFY take disjoint events), never one that failed
+-- before (attempts > 0: those are left to the replay and the sweeper, so a poison event is not
+-- retried in a loop). Events with no edge left to apply are marked dispatched right here
+-- ('finished'); the others come back 'leased' with their edges, as deps_lease_event returns them.
+CREATE FUNCTION deps_claim_events(p_limit integer, p_lease_ms double precision)
+RETURNS TABLE (status text, id bigint, execution_id bigint, attempts integer, edges json)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  ev deps_completion_events%ROWTYPE;
+  left_to_apply boolean;
+BEGIN
+  FOR ev IN
+    UPDATE deps_completion_events c
+    SET lease_until = clock_timestamp() + make_interval(secs => p_lease_ms / 1000)
+    WHERE c.id IN (
+      SELECT p.id FROM deps_completion_events p
+      WHERE p.dispatched_at IS NULL AND p.attempts = 0
+        AND (p.lease_until IS NULL OR p.lease_until <= clock_timestamp())
+      ORDER BY p.id LIMIT p_limit FOR NO KEY UPDATE SKIP LOCKED
+    )
+    RETURNING c.*
+  LOOP
+    id := ev.id;
+    execution_id := ev.execution_id;
+    attempts := ev.attempts;
+    SELECT coalesce(json_agg(json_build_object(
+             'downstream', d.downstream_id::text,
+             'applied', d.applied_event_id IS NOT NULL,
+             'policy', g.policy) ORDER BY d.downstream_id), '[]'::json),
+           coalesce(bool_or(d.applied_event_id IS NULL), false)
+      INTO edges, left_to_apply
+    FROM deps_edges d JOIN deps_edge_groups g ON g.downstream_id = d.downstream_id
+    WHERE d.upstream_id = ev.execution_id;
+    IF left_to_apply THEN
+      status := 'leased';
+    ELSE
+      UPDATE deps_completion_events c
+      SET dispatched_at = clock_timestamp(), attempts = c.attempts + 1, lease_until = NULL
+      WHERE c.id = ev.id;
+      PERFORM deps_finish_flow_if_done(ev.flow_id);
+      status := 'finished';
+    END IF;
+    RETURN NEXT;
+  END LOOP;
 END
 $$;

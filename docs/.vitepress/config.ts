@@ -9,6 +9,7 @@ export default defineConfig({
     nav: [
       { text: "Guide", link: "/guide/getting-started" },
       { text: "Primitives", link: "/primitives/controller" },
+      { text: "Apps", link: "/apps/dependency-reconciler" },
       { text: "Performance", link: "/performance" }
     ],
     sidebar: [
@@ -39,6 +40,14 @@ export default defineConfig({
           { text: "@converge/pg", link: "/packages/pg" },
           { text: "@converge/http", link: "/packages/http" },
           { text: "@converge/testing", link: "/packages/testing" }
+        ]
+      },
+      {
+        text: "Apps",
+        items: [
+          { text: "Dependency reconciler", link: "/apps/dependency-reconciler" },
+          { text: "Flag orchestrator", link: "/apps/flag-orchestrator" },
+          { text: "CDC sync", link: "/apps/cdc-sync" }
         ]
       },
       { text: "Performance", link: "/performance" }

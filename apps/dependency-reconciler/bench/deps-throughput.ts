@@ -8,8 +8,8 @@
  *   node --import tsx --expose-gc bench/deps-throughput.ts --quick    smaller flows; pg-boss at 1 s with 1 instance only
  *
  * Ours: flows staged with `Staging.stage`; N `Engine.run` replicas (push dispatcher, stale
- * sweeper, pending poller), whose push dispatchers LISTEN and dispatch every notified event (they
- * race, as separate processes would); 4 workers claim runnable executions
+ * sweeper, pending poller), whose push dispatchers LISTEN and, woken by each NOTIFY, claim pending
+ * events in leased batches (they split the events, as separate processes would); 4 workers claim runnable executions
  * (`Claims.claimRunnable`, 10 at a time) and complete each with `Completion.complete` (the 10
  * side by side, as a worker running them concurrently would). The clock
  * stops when every execution succeeded and no completion event is pending.

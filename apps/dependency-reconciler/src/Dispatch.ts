@@ -2,6 +2,12 @@
  * Dispatching one completion event: its outcome is applied to each downstream's edge group,
  * one short transaction per edge, exactly once per edge; the event is marked dispatched only
  * after every edge applied.
+ *
+ * ```text
+ *   deps_lease_event (1 statement: event + edges, lease, or finish when no edge is left)
+ *     └▶ deps_apply_hop per edge not yet applied (1 statement = 1 transaction each, side by side)
+ *          └▶ the last hop also marks the event dispatched and checks the flow's end
+ * ```
  */
 import { ContentionRetry } from "@converge/pg"
 import { SqlClient, type SqlError } from "@effect/sql"

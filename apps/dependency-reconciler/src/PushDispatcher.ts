@@ -1,17 +1,22 @@
 /**
- * The push dispatcher: LISTENs on the completion-event channel and dispatches each event as its
- * NOTIFY arrives, so a downstream becomes runnable milliseconds after its upstream's commit.
+ * The push dispatcher: LISTENs on the completion-event channel and dispatches pending events as
+ * their NOTIFYs arrive, so a downstream becomes runnable milliseconds after its upstream's commit.
  *
  * ```text
- *   INSERT completion event ─▶ trigger NOTIFY(id) ─▶ Notifications.listen ─┬─ Notification(id) ─▶ Dispatch.dispatch(id)
- *                                                                          └─ Resubscribed ─────▶ replay every pending event, in id order
+ *   INSERT completion event ─▶ trigger NOTIFY(id) ─▶ Notifications.listen ─┬─ Notification ─▶ wake the pump
+ *                                                                          └─ Resubscribed ─▶ replay every pending event, in id order
+ *   pump: wake ─▶ Dispatch.claimBatch(free slots) ─▶ leased events ─▶ Dispatch.dispatchClaimed each (≤ concurrency at once) ─▶ wake
  * ```
  *
- * Postgres drops notifications sent while a listener is away, so every (re)subscription, the
- * first one at start included, replays all pending events. Several replicas may run on one
- * database: each edge is applied exactly once whoever dispatches it. At most `concurrency`
- * dispatches run at once. A failed dispatch is logged and counted; the event keeps its attempts
- * and last error and is left to the next replay or the stale sweeper; the dispatcher goes on.
+ * A notification only wakes the pump: the pump claims pending events in batches (leases taken
+ * with `SKIP LOCKED`), so several replicas woken by the same NOTIFY take disjoint events instead
+ * of all dispatching each one, and notifications that arrive while it works coalesce into one
+ * more claim. Postgres drops notifications sent while a listener is away, so every
+ * (re)subscription, the first one at start included, replays all pending events. Each edge is
+ * applied exactly once whoever dispatches it. At most `concurrency` dispatches run at once. A
+ * failed dispatch is logged and counted; the event keeps its attempts and last error and is left
+ * to the next replay or the stale sweeper (the pump never claims an event that failed before, so
+ * a poison event is not retried in a loop); the dispatcher goes on.
  */
 import { Notifications } from "@converge/pg"
 import { SqlClient, type SqlError } from "@effect/sql"

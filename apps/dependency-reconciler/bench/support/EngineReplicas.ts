@@ -1,8 +1,9 @@
 /**
  * Our engine as the benchmarks run it: `count` replicas of `Engine.run` (migrations, the
  * LISTEN/NOTIFY push dispatcher, the stale sweeper and the pending poller) on one database, as
- * separate processes would run them. Every replica LISTENs and dispatches every notified event;
- * the engine's locks and applied markers make exactly one of them apply each edge.
+ * separate processes would run them. Every replica LISTENs; a NOTIFY wakes each one's pump, which
+ * claims pending events with leases (`SKIP LOCKED`), so the replicas split the events; the engine's
+ * locks and applied markers make exactly one of them apply each edge whatever happens.
  */
 import type { Migrations } from "@converge/pg"
 import { SqlClient } from "@effect/sql"

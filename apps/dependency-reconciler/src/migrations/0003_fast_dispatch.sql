@@ -234,6 +234,12 @@ DECLARE
   ev deps_completion_events%ROWTYPE;
   left_to_apply boolean;
 BEGIN
+  -- The claim's commit need not wait for its WAL flush (the caller runs it alone, in its own
+  -- transaction): a lease lost in a crash only means the event is free again, and a `finished`
+  -- mark lost with it leaves the event pending, to be dispatched again (it has no edge left to
+  -- apply, so that changes nothing but the mark). WAL is flushed in order, so any later durable
+  -- commit (a hop, a completion) makes this one durable too. Hops stay durable commits.
+  PERFORM set_config('synchronous_commit', 'off', true);
   FOR ev IN
     UPDATE deps_completion_events c
     SET lease_until = clock_timestamp() + make_interval(secs => p_lease_ms / 1000)

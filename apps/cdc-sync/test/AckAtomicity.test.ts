@@ -5,7 +5,14 @@ import { Deferred, Effect, Fiber, Layer, Ref } from "effect"
 import * as Lsn from "../src/capture/Lsn.js"
 import * as Daemon from "../src/Daemon.js"
 import type { Sink } from "../src/sinks/Sink.js"
-import { eventually, expectedDocuments, postgresSink, recorder, sinkDocuments } from "./fixtures/live.js"
+import {
+  awaitLive,
+  eventually,
+  expectedDocuments,
+  postgresSink,
+  recorder,
+  sinkDocuments
+} from "./fixtures/live.js"
 import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
 
 const shop = Layer.provideMerge(
@@ -75,7 +82,7 @@ describe("Acknowledgements", () => {
                 observer: events.observer,
                 heartbeatInterval: "100 millis"
               }).pipe(Effect.forkScoped)
-              yield* eventually(Effect.filterOrFail(events.has("LiveStarted"), (started) => started))
+              yield* awaitLive(fiber, events)
               return fiber
             })
           // One transaction of 40 changes (8 parts of 5); returns a position before its commit record.

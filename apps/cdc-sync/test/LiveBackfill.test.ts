@@ -1,7 +1,7 @@
 import { TestDatabase } from "@converge/testing"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber, Layer, Option } from "effect"
 import * as Daemon from "../src/Daemon.js"
 import { eventually, expectedDocuments, postgresSink, recorder, sinkDocuments } from "./fixtures/live.js"
 import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
@@ -35,6 +35,9 @@ describe("Backfill then live", () => {
         let writtenDuringBackfill = 0
         let next = 5000
         while (!(yield* events.has("IndexSeeded"))) {
+          const ended = yield* Fiber.poll(daemon)
+          if (Option.isSome(ended))
+            return yield* Effect.dieMessage(`the daemon stopped: ${String(ended.value)}`)
           const during = yield* events.has("BackfillStarted")
           yield* sql`INSERT INTO orders VALUES (${next}, 2, 'during', 1, NULL)`
           yield* sql`INSERT INTO order_items VALUES (${next + 20000}, ${next}, 'new', 1, 1)`

@@ -3,7 +3,14 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
 import * as Daemon from "../src/Daemon.js"
-import { eventually, expectedDocuments, postgresSink, recorder, sinkDocuments } from "./fixtures/live.js"
+import {
+  awaitLive,
+  eventually,
+  expectedDocuments,
+  postgresSink,
+  recorder,
+  sinkDocuments
+} from "./fixtures/live.js"
 import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
 
 const shop = Layer.provideMerge(
@@ -38,7 +45,7 @@ describe("Live changes", () => {
             })
           })
         )
-        yield* eventually(Effect.filterOrFail(events.has("LiveStarted"), (started) => started))
+        yield* awaitLive(daemon, events)
         yield* converged
 
         // A child moved to another parent updates both; the old parent loses it.

@@ -3,7 +3,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer } from "effect"
 import * as Daemon from "../src/Daemon.js"
-import { eventually, postgresSinkIn, recorder } from "./fixtures/live.js"
+import { awaitLive, eventually, postgresSinkIn, recorder } from "./fixtures/live.js"
 import { configYaml, createShop, decode, seedShop } from "./fixtures/shop.js"
 
 const shop = Layer.provideMerge(
@@ -37,7 +37,7 @@ describe("Rejected documents", () => {
                 observer: events.observer,
                 heartbeatInterval: "100 millis"
               }).pipe(Effect.forkScoped)
-              yield* eventually(Effect.filterOrFail(events.has("LiveStarted"), (started) => started))
+              yield* awaitLive(fiber, events)
               return { fiber, recorded: events }
             })
 

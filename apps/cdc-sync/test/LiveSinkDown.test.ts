@@ -3,7 +3,14 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
 import * as Daemon from "../src/Daemon.js"
-import { eventually, expectedDocuments, postgresSink, recorder, sinkDocuments } from "./fixtures/live.js"
+import {
+  awaitLive,
+  eventually,
+  expectedDocuments,
+  postgresSink,
+  recorder,
+  sinkDocuments
+} from "./fixtures/live.js"
 import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
 
 const shop = Layer.provideMerge(
@@ -37,7 +44,7 @@ describe("Sink down", () => {
               return yield* Effect.try(() => expect(actual).toEqual(expected))
             })
           )
-          yield* eventually(Effect.filterOrFail(events.has("LiveStarted"), (started) => started))
+          yield* awaitLive(daemon, events)
           yield* converged
 
           // The sink's table disappears: every write fails as a whole.

@@ -3,7 +3,14 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer, Schedule } from "effect"
 import * as Daemon from "../src/Daemon.js"
-import { eventually, expectedDocuments, postgresSink, recorder, sinkDocuments } from "./fixtures/live.js"
+import {
+  awaitLive,
+  eventually,
+  expectedDocuments,
+  postgresSink,
+  recorder,
+  sinkDocuments
+} from "./fixtures/live.js"
 import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
 
 const shop = Layer.provideMerge(
@@ -34,7 +41,7 @@ describe("Slot loss", () => {
             return yield* Effect.try(() => expect(actual).toEqual(expected))
           })
         )
-        yield* eventually(Effect.filterOrFail(events.has("LiveStarted"), (started) => started))
+        yield* awaitLive(daemon, events)
         yield* converged
 
         // Drop the slot under the running daemon (ending its walsender), then change rows at once:

@@ -122,7 +122,8 @@ describe("Crashes", () => {
             yield* Fiber.interrupt(writer)
 
             const daemon = yield* startDaemon(configFile)
-            yield* daemon.awaitReady(`${yield* statusUrl(daemon)}/readyz`, { timeout: "90 seconds" })
+            const url = yield* statusUrl(daemon)
+            yield* daemon.awaitReady(`${url}/readyz`, { timeout: "90 seconds" })
             const expected = yield* expectedDocuments(config)
             yield* eventually(
               Effect.flatMap(sinkDocuments("orders"), (actual) =>
@@ -131,6 +132,12 @@ describe("Crashes", () => {
               "120 seconds"
             )
             expect(Object.keys(expected).length).toBeGreaterThan(400)
+            // The process's /status after the catch-up.
+            const status = yield* Effect.tryPromise(() =>
+              fetch(`${url}/status`).then((response) => response.json())
+            )
+            expect(status).toMatchObject({ phase: "live", indexes: { orders: "seeded" }, lastError: null })
+            expect((status as { readonly batches: number }).batches).toBeGreaterThan(0)
             yield* daemon.kill("SIGTERM")
           }),
         600_000

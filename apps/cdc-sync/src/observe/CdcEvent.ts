@@ -37,6 +37,8 @@ export type CdcEvent = Data.TaggedEnum<{
   BackfillSkipped: { readonly index: string }
   /** Live capture started from the slot. */
   LiveStarted: { readonly slot: string }
+  /** The live loop took `changes` row changes from the capture queue into a batch. */
+  ChangesCaptured: { readonly changes: number }
   /** A batch of whole transactions was written, flushed and acknowledged up to `ackedLsn`. */
   BatchCommitted: {
     readonly transactions: number

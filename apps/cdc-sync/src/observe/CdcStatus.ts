@@ -13,7 +13,10 @@ export const CdcStatus = Schema.Struct({
   phase: Schema.Literal("starting", "backfilling", "live", "stopped"),
   startedAt: Schema.Date,
   indexes: Schema.Record({ key: Schema.String, value: IndexState }),
+  changesCaptured: Schema.Number,
   changesCommitted: Schema.Number,
+  /** Captured but not yet committed (a batch being written, or retried while a sink is down). */
+  changesInFlight: Schema.Number,
   documentsWritten: Schema.Number,
   batches: Schema.Number,
   quarantined: Schema.Number,
@@ -32,7 +35,9 @@ export const initial = (startedAt: Date, indexes: ReadonlyArray<string>): CdcSta
   phase: "starting",
   startedAt,
   indexes: Object.fromEntries(indexes.map((index) => [index, "pending" as const])),
+  changesCaptured: 0,
   changesCommitted: 0,
+  changesInFlight: 0,
   documentsWritten: 0,
   batches: 0,
   quarantined: 0,
@@ -61,10 +66,17 @@ export const reduce = (status: CdcStatus, event: CdcEvent): CdcStatus => {
       return { ...status, indexes: withIndex(event.index, "seeded") }
     case "LiveStarted":
       return { ...status, phase: "live" }
+    case "ChangesCaptured":
+      return {
+        ...status,
+        changesCaptured: status.changesCaptured + event.changes,
+        changesInFlight: status.changesInFlight + event.changes
+      }
     case "BatchCommitted":
       return {
         ...status,
         changesCommitted: status.changesCommitted + event.changes,
+        changesInFlight: Math.max(status.changesInFlight - event.changes, 0),
         documentsWritten: status.documentsWritten + event.documents,
         batches: status.batches + 1,
         ackedLsn: event.ackedLsn

@@ -168,6 +168,7 @@ export const run = (
         batch.push(next)
         count += next.changes.length
       }
+      yield* observer.notify(CdcEvent.ChangesCaptured({ changes: count }))
       return batch
     })
 

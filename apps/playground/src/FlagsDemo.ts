@@ -49,7 +49,7 @@ export class RelayBehind extends Data.TaggedError("RelayBehind")<{
   readonly relayState: string
 }> {
   override get message() {
-    return `The relay still serves flags at selector ${JSON.stringify(this.relayState)} a minute after the scenario ended, but the server is at ${JSON.stringify(this.serverState)}: check the relay's /status for its last error.`
+    return `The relay still serves flags at selector ${JSON.stringify(this.relayState)} two minutes after the scenario ended, but the server is at ${JSON.stringify(this.serverState)}: check the relay's /status for its last error.`
   }
 }
 
@@ -170,7 +170,7 @@ export const run = (
         (state) => state === latest.state,
         (state) => new RelayBehind({ serverState: latest.state, relayState: state })
       ),
-      Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo("60 seconds")))
+      Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo("120 seconds")))
     )
     yield* Console.log(yield* describeRelay(client, relay))
     yield* Console.log(

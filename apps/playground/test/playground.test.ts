@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url"
 import { ProcessHarness, TestDatabase } from "@converge/testing"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Duration, Effect, Option, Schedule, Schema, Stream } from "effect"
+import { Chunk, Duration, Effect, Option, Schedule, Schema, Stream } from "effect"
 import { PlaygroundStatus } from "../src/PlaygroundStatus.js"
 
 const playgroundDir = fileURLToPath(new URL("..", import.meta.url))
@@ -91,6 +91,39 @@ describe("playground", () => {
       expect(output.map((line) => line.text)).toContain("must be from 1 to 999")
       expect(output.some((line) => line.text.includes("Embedded Postgres"))).toBe(false)
     }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "--help lists the deps and flags subcommands, and each subcommand has its own --help",
+    () =>
+      Effect.gen(function* () {
+        const helpOf = (args: ReadonlyArray<string>) =>
+          Effect.gen(function* () {
+            const help = yield* ProcessHarness.start({
+              command: process.execPath,
+              args: ["--import", "tsx", "src/bin.ts", ...args, "--help"],
+              cwd: playgroundDir
+            })
+            const exit = yield* help.exit
+            const text = Chunk.toReadonlyArray(yield* Stream.runCollect(help.output))
+              .map((line) => line.text)
+              .join("\n")
+            expect(exit.code, text).toBe(0)
+            return text
+          }).pipe(Effect.scoped)
+        const [root, deps, flags] = yield* Effect.all([helpOf([]), helpOf(["deps"]), helpOf(["flags"])], {
+          concurrency: "unbounded"
+        })
+        expect(root).toMatch(/- deps \[/)
+        expect(root).toMatch(/- flags \[/)
+        expect(root).toContain("--items")
+        expect(deps).toContain("--failure-rate")
+        expect(deps).toContain("--database-url")
+        expect(deps).not.toContain("--items")
+        expect(flags).toContain("--once")
+        expect(flags).toContain("--pace")
+      }),
+    120_000
   )
 
   layer(TestDatabase.layer, { timeout: Duration.minutes(1), excludeTestServices: true })(

@@ -3,13 +3,16 @@
  * embedded server in a temporary data directory, removed on exit.
  */
 import { EmbeddedPostgres } from "@converge/pg"
-import type { SqlClient } from "@effect/sql"
+import type { SqlClient, SqlError } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Option, Redacted } from "effect"
 
 /** A database layer and how to name it in output (never with its password). */
 export interface Database {
-  readonly layer: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown>
+  readonly layer: Layer.Layer<
+    PgClient.PgClient | SqlClient.SqlClient,
+    SqlError.SqlError | EmbeddedPostgres.EmbeddedPostgresError
+  >
   readonly label: string
 }
 

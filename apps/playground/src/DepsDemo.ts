@@ -68,7 +68,7 @@ export const run = (
         `  ready    ${statusServer.url}/readyz`,
         `  api      ${api.url} (OpenAPI: ${api.url}${Server.openApiPath})`,
         `  data     ${options.databaseLabel}`,
-        `  workload four flows every 5 s; workers fail ${Math.round(options.failureRate * 100)} % of executions`,
+        `  workload ${SampleWorkload.shapes.length} flows (one per shape) every 5 s; workers fail ${Math.round(options.failureRate * 100)} % of executions`,
         "Press Ctrl-C to stop.",
         ""
       ].join("\n")

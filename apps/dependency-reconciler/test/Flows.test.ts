@@ -212,27 +212,29 @@ describe("Flows", () => {
       })
     )
 
-    it.effect("the last two executions ending concurrently still finish the flow once their events are dispatched", () =>
-      Effect.gen(function* () {
-        for (let round = 0; round < 10; round++) {
-          const flow = yield* stage([{ name: "a" }, { name: "b" }, { name: "c" }, { name: "d" }], [])
-          yield* Effect.forEach(
-            ["a", "b", "c", "d"],
-            (name) => Completion.complete(flow.id(name), "succeeded"),
-            {
-              concurrency: "unbounded"
-            }
-          )
-          // Concurrent last completions may each see the other live at commit (the commit-time
-          // check no longer locks the flow row); the dispatch of the later one's event sees both
-          // terminal and marks the flow.
-          yield* Effect.forEach(yield* events(flow.flowId), (event) => Dispatch.dispatch(event.id), {
-            concurrency: "unbounded",
-            discard: true
-          })
-          expect(yield* flowRow(flow.flowId)).toEqual({ state: "finished", finished: true })
-        }
-      })
+    it.effect(
+      "the last two executions ending concurrently still finish the flow once their events are dispatched",
+      () =>
+        Effect.gen(function* () {
+          for (let round = 0; round < 10; round++) {
+            const flow = yield* stage([{ name: "a" }, { name: "b" }, { name: "c" }, { name: "d" }], [])
+            yield* Effect.forEach(
+              ["a", "b", "c", "d"],
+              (name) => Completion.complete(flow.id(name), "succeeded"),
+              {
+                concurrency: "unbounded"
+              }
+            )
+            // Concurrent last completions may each see the other live at commit (the commit-time
+            // check no longer locks the flow row); the dispatch of the later one's event sees both
+            // terminal and marks the flow.
+            yield* Effect.forEach(yield* events(flow.flowId), (event) => Dispatch.dispatch(event.id), {
+              concurrency: "unbounded",
+              discard: true
+            })
+            expect(yield* flowRow(flow.flowId)).toEqual({ state: "finished", finished: true })
+          }
+        })
     )
 
     it.effect("an unknown flow is FlowNotFound for cancel and get", () =>

@@ -131,6 +131,18 @@ BEGIN
   IF p_finish THEN
     PERFORM deps_finish_event(p_event_id);
   END IF;
+  -- A hop that ended no execution (counters, a decision, at most a downstream made runnable, the
+  -- event's dispatched mark, the flow's finished mark) commits without waiting for its WAL flush,
+  -- so a hot group's row lock is not held through an fsync, when it runs as its own transaction
+  -- (first statement of the transaction). Safe: a crash loses at most a suffix of such commits,
+  -- each with its edge marker, so the event is still pending and its replay applies the edge
+  -- again, once; whoever acts on what such a hop did (a claim or completion of the runnable
+  -- downstream, a later hop on the group) writes a durable commit, which flushes the WAL up to
+  -- and including this hop first. A hop that made an execution terminal (skipped, cancelled)
+  -- stays durable: a worker told "not live" must never see that undone.
+  IF cardinality(written) = 0 AND transaction_timestamp() = statement_timestamp() THEN
+    PERFORM set_config('synchronous_commit', 'off', true);
+  END IF;
   RETURN NEXT;
 END
 $$;
@@ -234,12 +246,13 @@ DECLARE
   ev deps_completion_events%ROWTYPE;
   left_to_apply boolean;
 BEGIN
-  -- The claim's commit need not wait for its WAL flush (the caller runs it alone, in its own
-  -- transaction): a lease lost in a crash only means the event is free again, and a `finished`
+  -- The claim's commit need not wait for its WAL flush (when it is its own transaction): a lease lost in a crash only means the event is free again, and a `finished`
   -- mark lost with it leaves the event pending, to be dispatched again (it has no edge left to
   -- apply, so that changes nothing but the mark). WAL is flushed in order, so any later durable
   -- commit (a hop, a completion) makes this one durable too. Hops stay durable commits.
-  PERFORM set_config('synchronous_commit', 'off', true);
+  IF transaction_timestamp() = statement_timestamp() THEN
+    PERFORM set_config('synchronous_commit', 'off', true);
+  END IF;
   FOR ev IN
     UPDATE deps_completion_events c
     SET lease_until = clock_timestamp() + make_interval(secs => p_lease_ms / 1000)

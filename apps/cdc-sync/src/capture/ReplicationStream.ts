@@ -103,7 +103,9 @@ export const open = (options: Options): Effect.Effect<ReplicationStream, Capture
     // The library sends `lsn + 1`; ask it for one less so that exactly `flushed` goes out.
     const sendStatus = () => service.acknowledge(Lsn.format(flushed > 0n ? flushed - 1n : 0n))
     const runtime = yield* Effect.runtime<never>()
-    const offer = (part: TransactionPart) => Runtime.runPromise(runtime)(Queue.offer(parts, part))
+    // An offer fails only when the queue was shut down (the scope is closing): nothing to deliver then.
+    const offer = (part: TransactionPart) =>
+      Runtime.runPromiseExit(runtime)(Queue.offer(parts, part)).then(() => undefined)
 
     const service = new LogicalReplicationService(
       { connectionString: options.url },

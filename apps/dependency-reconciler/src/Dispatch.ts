@@ -13,6 +13,7 @@ import { ContentionRetry } from "@converge/pg"
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Data, Effect, Metric, Ref } from "effect"
 import * as DepsMetrics from "./DepsMetrics.js"
+import type * as GroupLocks from "./GroupLocks.js"
 
 /** No completion event has this id. */
 export class EventNotFound extends Data.TaggedError("EventNotFound")<{
@@ -61,6 +62,8 @@ export interface Options {
   readonly leaseMs?: number | undefined
   /** Most hops of one event running at once (each its own transaction). Default 8. */
   readonly hopConcurrency?: number | undefined
+  /** Per-group locks shared by this process's dispatches: at most one hop per group at a time. */
+  readonly groupLocks?: GroupLocks.GroupLocks | undefined
 }
 
 /** The default `hopConcurrency`. */
@@ -130,11 +133,12 @@ const applyEdgeWithRetry = (
 ) =>
   Effect.gen(function* () {
     const runs = yield* Ref.make(0)
+    const attempt = Effect.zipRight(
+      Ref.update(runs, (count) => count + 1),
+      applyEdge(eventId, upstreamId, downstreamId, finish)
+    )
     return yield* ContentionRetry.withContentionRetry(
-      Effect.zipRight(
-        Ref.update(runs, (count) => count + 1),
-        applyEdge(eventId, upstreamId, downstreamId, finish)
-      ),
+      options.groupLocks === undefined ? attempt : options.groupLocks.withLock(downstreamId, attempt),
       options.contentionRetry
     ).pipe(
       Effect.ensuring(

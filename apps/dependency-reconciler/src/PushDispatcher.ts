@@ -23,6 +23,7 @@ import { SqlClient, type SqlError } from "@effect/sql"
 import { Cause, Effect, FiberSet, Layer, Metric, Queue, Ref, type Scope, Stream } from "effect"
 import * as DepsMetrics from "./DepsMetrics.js"
 import * as Dispatch from "./Dispatch.js"
+import * as GroupLocks from "./GroupLocks.js"
 import * as Schema from "./Schema.js"
 
 /** The push dispatcher's options; every field has a default. */
@@ -211,7 +212,10 @@ export const loop = (
   Effect.scoped(
     Effect.gen(function* () {
       const wake = yield* Queue.sliding<void>(1)
-      yield* Effect.forkScoped(pump(wake, options))
+      // One hop per group at a time in this process (see GroupLocks), for the pump's dispatches.
+      const groupLocks = yield* GroupLocks.make
+      const pumped: Options = { ...options, dispatch: { ...options.dispatch, groupLocks } }
+      yield* Effect.forkScoped(pump(wake, pumped))
       yield* Notifications.listen(Schema.notificationChannel).pipe(
         Stream.mapEffect((event) => onEvent(event, wake, options)),
         Stream.runDrain

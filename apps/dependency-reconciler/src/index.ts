@@ -5,7 +5,7 @@ export * as Api from "./Api.js"
 /** The API's handlers: each endpoint on the engine, with errors mapped to 400 / 404 / 409 / 503. */
 export * as ApiHandlers from "./ApiHandlers.js"
 export * as Claims from "./Claims.js"
-/** Completing an execution: terminal transition and completion event in one transaction. */
+/** Completing an execution: terminal transition and completion event in one statement. */
 export * as Completion from "./Completion.js"
 /** The engine's metrics (`converge_deps_*`) and the engine's status for `/status`. */
 export * as DepsMetrics from "./DepsMetrics.js"
@@ -15,6 +15,8 @@ export * as Dispatch from "./Dispatch.js"
 export * as Engine from "./Engine.js"
 /** Cancelling a flow and reading it back with every execution and group. */
 export * as Flows from "./Flows.js"
+/** In-process per-group locks: one hop per edge group at a time in a dispatcher. */
+export * as GroupLocks from "./GroupLocks.js"
 /** `converge-deps run` composed: database, engine, API server and status server. */
 export * as Main from "./Main.js"
 /** Execution states and outcomes. */

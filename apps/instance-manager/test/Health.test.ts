@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import { advance, advanceUntil, live, liveCount, startManager } from "./harness.js"
+import { advance, advanceUntil, live, liveCount, settle, startManager } from "./harness.js"
 import { migratedDatabase } from "./helpers.js"
 
 const disconnectChecks = (instanceId: string) =>
@@ -188,7 +188,7 @@ describe("health", () => {
         if (instance === undefined) return expect.unreachable()
         yield* manager.terminationNotice(instance.id)
         yield* advance(manager, "0 seconds")
-        yield* manager.controller.awaitIdle
+        yield* settle(manager)
         const after = yield* live("now")
         expect(after.map((row) => row.id)).not.toContain(instance.id)
         expect(after).toHaveLength(1)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
+import type * as InstanceManager from "../src/InstanceManager.js"
 import { advance, advanceUntil, liveCount, startManager } from "./harness.js"
 import { migratedDatabase } from "./helpers.js"
 
@@ -13,6 +14,14 @@ const allAt = (count: number, size: number) =>
       (group) => liveCount(group)
     ),
     (counts) => counts.every((value) => value === size)
+  )
+
+/** The group has `size` live instances and the start-up passes (InitialReconcile) are over. */
+const startedAndAt = (manager: InstanceManager.InstanceManager, group: string, size: number) =>
+  Effect.zipWith(
+    liveCount(group),
+    manager.status.get,
+    (count, status) => count === size && status.leader && status.events.handled >= 1
   )
 
 describe("scaling", () => {
@@ -51,11 +60,8 @@ describe("scaling", () => {
             yaml: "groups:\n  - { key: web, desiredSize: 1 }\n",
             lockKey: 7202
           })
-          yield* advanceUntil(
-            manager,
-            Effect.map(liveCount("web"), (count) => count === 1),
-            { step: "1 second", max: "1 minute" }
-          )
+          // Converged, and the start-up passes (resync, InitialReconcile) are over.
+          yield* advanceUntil(manager, startedAndAt(manager, "web", 1), { step: "1 second", max: "1 minute" })
           yield* simulation.controls.failNextCreates(1, "transient")
           yield* manager.setDesired("default", "web", 3)
           yield* advance(manager, Duration.zero)
@@ -78,11 +84,7 @@ describe("scaling", () => {
           yaml: "groups:\n  - { key: api, desiredSize: 1 }\n",
           lockKey: 7203
         })
-        yield* advanceUntil(
-          manager,
-          Effect.map(liveCount("api"), (count) => count === 1),
-          { step: "1 second", max: "1 minute" }
-        )
+        yield* advanceUntil(manager, startedAndAt(manager, "api", 1), { step: "1 second", max: "1 minute" })
         yield* simulation.controls.failNextCreates(1, "permanent")
         yield* manager.setDesired("default", "api", 2)
         yield* advance(manager, "4 minutes", "10 seconds")

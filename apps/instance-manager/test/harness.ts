@@ -1,6 +1,6 @@
 import { LeaderGate } from "@converge/core"
 import { PgLeaderGate } from "@converge/pg"
-import { Duration, Effect, Schema, TestClock } from "effect"
+import { Clock, Duration, Effect, Schema, TestClock } from "effect"
 import * as ManagerConfig from "../src/config/ManagerConfig.js"
 import { SimulatedProviderConfig } from "../src/config/ProviderConfig.js"
 import * as InstanceManager from "../src/InstanceManager.js"
@@ -10,7 +10,7 @@ import * as SimulatedProvider from "../src/provider/SimulatedProvider.js"
 import { Notifier, type NotifyDrain, type NotifyError } from "../src/reconciler/Notifier.js"
 import * as Fence from "../src/state/Fence.js"
 import * as InstanceStore from "../src/state/InstanceStore.js"
-import { leadOn } from "./helpers.js"
+import { gateOptions, leadOn } from "./helpers.js"
 
 /** A simulation with no latency and a generous API bucket, so passes never wait on the clock. */
 export const instantCloud = {
@@ -63,7 +63,7 @@ export const startManager = (options: {
     }
     const gate = yield* Effect.orDie(
       options.standby === true
-        ? PgLeaderGate.makeFromClient({ lockKey: options.lockKey, checkInterval: "50 millis" })
+        ? PgLeaderGate.makeFromClient(gateOptions(options.lockKey))
         : leadOn(options.lockKey)
     )
     const manager = yield* InstanceManager.make(config).pipe(
@@ -81,6 +81,20 @@ export const startManager = (options: {
   })
 
 /**
+ * Waits for the controller to go idle, for at most 30 s of real time: a pass that never ends is a
+ * failure with a message, not a hung test.
+ */
+export const settle = (manager: InstanceManager.InstanceManager) =>
+  manager.controller.awaitIdle.pipe(
+    Effect.timeoutFail({
+      duration: "30 seconds",
+      onTimeout: () =>
+        "the controller did not go idle within 30 s of real time (a pass is stuck, or leadership was lost)"
+    }),
+    Effect.withClock(Clock.make())
+  )
+
+/**
  * Moves `TestClock` by `step` at a time, letting the controller finish its work (real database
  * I/O) before each step, until `condition` holds; fails after `max` of simulated time.
  */
@@ -94,7 +108,7 @@ export const advanceUntil = <E, R>(
     const max = Duration.toMillis(options.max)
     let elapsed = 0
     for (;;) {
-      yield* manager.controller.awaitIdle
+      yield* settle(manager)
       if (yield* condition) return Duration.millis(elapsed)
       if (elapsed >= max)
         return yield* Effect.fail(
@@ -115,11 +129,11 @@ export const advance = <E = never, R = never>(
   Effect.gen(function* () {
     const steps = Math.ceil(Duration.toMillis(total) / Duration.toMillis(step))
     for (let index = 0; index < steps; index++) {
-      yield* manager.controller.awaitIdle
+      yield* settle(manager)
       yield* afterEachStep
       yield* TestClock.adjust(step)
     }
-    yield* manager.controller.awaitIdle
+    yield* settle(manager)
     yield* afterEachStep
   })
 

@@ -3,7 +3,7 @@ import { type Migrations, PgLeaderGate } from "@converge/pg"
 import { TestDatabase } from "@converge/testing"
 import type { SqlClient, SqlError } from "@effect/sql"
 import type { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, type Scope, Stream } from "effect"
+import { Duration, Effect, Layer, type Scope, Stream } from "effect"
 import * as Schema from "../src/state/Schema.js"
 
 /** A migrated test database for one file. */
@@ -11,6 +11,16 @@ export const migratedDatabase: Layer.Layer<
   TestDatabase.TestDatabase | PgClient.PgClient | SqlClient.SqlClient,
   TestDatabase.TestDatabaseError | SqlError.SqlError | Migrations.MigrationFailed
 > = Layer.provideMerge(Layer.effectDiscard(Schema.migrate), TestDatabase.layer)
+
+/**
+ * Settings of the tests' leader gates: quick checks, and a check timeout long enough that a
+ * loaded machine does not make a gate step down by itself (tests cut leadership on purpose).
+ */
+export const gateOptions = (lockKey: number): PgLeaderGate.ClientOptions => ({
+  lockKey,
+  checkInterval: Duration.millis(50),
+  checkTimeout: Duration.seconds(15)
+})
 
 /** Starts a real Postgres leader gate on `lockKey` and waits (real time) until it leads. */
 export const leadOn = (
@@ -21,7 +31,7 @@ export const leadOn = (
   Scope.Scope | PgClient.PgClient
 > =>
   Effect.gen(function* () {
-    const gate = yield* PgLeaderGate.makeFromClient({ lockKey, checkInterval: "50 millis" })
+    const gate = yield* PgLeaderGate.makeFromClient(gateOptions(lockKey))
     yield* gate.isLeader.changes.pipe(
       Stream.filter((leader) => leader),
       Stream.runHead

@@ -77,7 +77,10 @@ describe("scaling", () => {
           expect(yield* liveCount("web")).toBe(3)
         })
     )
+  })
 
+  // A database of its own: a manager marks groups it is not configured with as deleted.
+  it.layer(migratedDatabase)("permanent create failures", (it) => {
     it.scoped("a permanent create failure is reported and not retried", () =>
       Effect.gen(function* () {
         const { manager, simulation, errors } = yield* startManager({

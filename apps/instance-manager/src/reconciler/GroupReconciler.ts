@@ -76,7 +76,7 @@ const scheduleHealthChecks = (context: PassContext, instances: ReadonlyArray<Ins
           createdAt: context.now
         },
         context.settings.eventQueueCapacity
-      )
+      ).pipe(Effect.asVoid)
     },
     { discard: true }
   )

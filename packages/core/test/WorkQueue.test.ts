@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Data, Duration, Effect, Exit, Fiber, Metric, Option, Scope, TestClock } from "effect"
+import { Cause, Data, Duration, Effect, Exit, Fiber, Metric, Option, Random, Scope, TestClock } from "effect"
 import * as Metrics from "../src/Metrics.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as WorkQueue from "../src/WorkQueue.js"
@@ -171,6 +171,27 @@ describe("WorkQueue", () => {
         expect(Duration.toMillis(Option.getOrThrow(retry).delay)).toBe(5)
       }
     })
+  )
+
+  it.scoped(
+    "hands out a key whose jittered delay ends between two nanoseconds (the timer does not spin)",
+    () =>
+      Effect.gen(function* () {
+        const policy = new RetryPolicy.RetryPolicy({
+          ...RetryPolicy.event,
+          initialDelayMs: 1_000,
+          maxDelayMs: 1_000
+        })
+        const queue = yield* makeQueue({ retryPolicy: policy, rateLimit: false })
+        // 1000 ms · (1 + 0.25 · 1.6e-9) = 1000.0000004 ms: a Duration holds whole nanoseconds, so the
+        // timer's sleep ends 0.4 ns before the key's due time, and what is left rounds to a zero sleep.
+        yield* queue.addRateLimited("a").pipe(Effect.withRandom(Random.fixed([1.6e-9])))
+        yield* TestClock.adjust(Duration.millis(999))
+        expect(yield* takeNow(queue)).toEqual(Option.none())
+        yield* TestClock.adjust(Duration.millis(1_001))
+        expect(yield* takeNow(queue)).toEqual(Option.some("a"))
+      }),
+    10_000
   )
 
   it.effect("drops waiting keys and interrupts takers on shutdown (and when its scope closes)", () =>

@@ -346,8 +346,17 @@ export class WorkQueueState<K> {
           this.timerDueMillis = Number.POSITIVE_INFINITY
           return this.awaitTimerWake
         }
-        this.timerDueMillis = head.dueMillis
-        return Effect.raceFirst(this.clock.sleep(Duration.millis(head.dueMillis - now)), this.awaitTimerWake)
+        const dueMillis = head.dueMillis
+        this.timerDueMillis = dueMillis
+        // A Duration holds whole nanoseconds and a clock's time is a float, so the sleep may end a
+        // fraction of a nanosecond before `dueMillis` (a jittered delay rarely is a whole number of
+        // nanoseconds). Keys due by `dueMillis` are promoted when it ends all the same: checking
+        // them against the clock again would sleep the zero-length rest forever, and under
+        // `TestClock` that spin never suspends, so `TestClock.adjust` never returns.
+        return Effect.raceFirst(
+          Effect.map(this.clock.sleep(Duration.millis(dueMillis - now)), () => this.promoteDue(dueMillis)),
+          this.awaitTimerWake
+        )
       }),
     step: () => undefined
   })

@@ -11,6 +11,7 @@ import type { CdcConfig } from "./config/CdcConfig.js"
 import * as ConfigFile from "./config/ConfigFile.js"
 import * as Daemon from "./Daemon.js"
 import type { CdcEvent } from "./observe/CdcEvent.js"
+import * as CdcMetrics from "./observe/CdcMetrics.js"
 import * as CdcStatus from "./observe/CdcStatus.js"
 import * as PostgresSink from "./sinks/PostgresSink.js"
 import type { Sink } from "./sinks/Sink.js"
@@ -68,7 +69,9 @@ export const run = (options: RunOptions) =>
     const toStatus = Observer.statusObserver(status, CdcStatus.reduce)
     const toLog = Observer.logObserver<CdcEvent>()
     const observer = Observer.make((event: CdcEvent) =>
-      Effect.zipRight(toStatus.notify(event), toLog.notify(event))
+      Effect.all([toStatus.notify(event), CdcMetrics.observer.notify(event), toLog.notify(event)], {
+        discard: true
+      })
     )
     const [host = "127.0.0.1", port = "9464"] = config.server.bind.split(":")
     yield* Layer.build(

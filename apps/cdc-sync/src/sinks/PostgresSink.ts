@@ -25,6 +25,15 @@
  * row and only the offending documents are reported rejected; any other failure is
  * `SinkUnavailable`.
  *
+ * **Generations** (reindex): `beginGeneration` creates an empty `NAME__next` table of the same
+ * shape (its indexes `NAME__next_pkey`, `NAME__next_search`); while it exists `write` upserts into
+ * both tables. `swapGeneration` is one transaction: drop `NAME`, rename `NAME__next` and its
+ * indexes to the serving names, record the seeded marker. A reader of `NAME` waits on the lock for
+ * that moment and then reads the new table; it never sees `NAME` missing or empty. A live write
+ * racing the swap into `NAME__next` fails (the table is gone) and the pipeline retries the batch
+ * into the new `NAME`. `ensureIndexes` drops a `NAME__next` that no reindex of this process owns
+ * (a crash left it half-built).
+ *
  * The schema also holds `_converge_seeded` (index → snapshot LSN of its completed backfill) and
  * `_converge_dead_letters` (rejected documents with their reason, under `on_error: dead_letter`).
  */
@@ -79,9 +88,13 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
         cause
       })
 
-    const ensureIndex = (index: IndexSpec) =>
+    /** Indexes whose next generation this sink is building (written by `write` too). */
+    const building = new Set<string>()
+    const nextName = (index: string) => `${index}__next`
+
+    const ensureTable = (index: IndexSpec, name: string) =>
       Effect.gen(function* () {
-        const table = tableOf(index.name)
+        const table = tableOf(name)
         const expression = searchExpression(index.searchable, options.textSearchConfig)
         // The search column's comment records what it was generated from; a change regenerates it.
         const fingerprint = JSON.stringify({ searchable: index.searchable, config: options.textSearchConfig })
@@ -103,20 +116,20 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
           yield* sql.unsafe(`COMMENT ON COLUMN ${table}.search IS ${Sql.literal(fingerprint)}`)
         }
         yield* sql.unsafe(
-          `CREATE INDEX IF NOT EXISTS ${Sql.identifier(`${index.name}_search`)} ON ${table} USING gin (search)`
+          `CREATE INDEX IF NOT EXISTS ${Sql.identifier(`${name}_search`)} ON ${table} USING gin (search)`
         )
       })
 
-    const upsertStatement = (index: string) =>
-      `INSERT INTO ${tableOf(index)} AS stored (id, document, source_lsn, updated_at)
+    const upsertStatement = (table: string) =>
+      `INSERT INTO ${tableOf(table)} AS stored (id, document, source_lsn, updated_at)
        SELECT w.id, w.document::jsonb, w.lsn::pg_lsn, now()
        FROM unnest($1::text[], $2::text[], $3::text[]) AS w(id, document, lsn)
        ON CONFLICT (id) DO UPDATE
          SET document = EXCLUDED.document, source_lsn = EXCLUDED.source_lsn, updated_at = EXCLUDED.updated_at
          WHERE stored.source_lsn <= EXCLUDED.source_lsn`
 
-    const writeRows = (index: string, rows: ReadonlyArray<DocumentWrite>) =>
-      sql.unsafe(upsertStatement(index), [
+    const writeRows = (table: string, rows: ReadonlyArray<DocumentWrite>) =>
+      sql.unsafe(upsertStatement(table), [
         rows.map((row) => row.id),
         rows.map((row) => row.json),
         rows.map((row) => Lsn.format(row.lsn))
@@ -127,12 +140,13 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
       return code.startsWith("22") || code.startsWith("23") || code.startsWith("54")
     }
 
-    const writeIndex = (index: string, rows: ReadonlyArray<DocumentWrite>) =>
-      writeRows(index, rows).pipe(
+    /** Writes `rows` of `index` into `table` (the serving one or the next generation). */
+    const writeTable = (index: string, table: string, rows: ReadonlyArray<DocumentWrite>) =>
+      writeRows(table, rows).pipe(
         Effect.as<ReadonlyArray<Rejection>>([]),
         Effect.catchIf(isDataError, () =>
           Effect.forEach(rows, (row) =>
-            writeRows(index, [row]).pipe(
+            writeRows(table, [row]).pipe(
               Effect.as<ReadonlyArray<Rejection>>([]),
               Effect.catchIf(isDataError, (error) =>
                 Effect.succeed([
@@ -142,8 +156,34 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
             )
           ).pipe(Effect.map((rejections) => rejections.flat()))
         ),
-        Effect.mapError(unavailable(`writing index "${index}"`))
+        Effect.mapError(
+          unavailable(
+            table === index ? `writing index "${index}"` : `writing index "${index}" (table "${table}")`
+          )
+        )
       )
+
+    const byIndex = (writes: ReadonlyArray<DocumentWrite>) => {
+      const grouped = new Map<string, Array<DocumentWrite>>()
+      for (const write of latestPerDocument(writes)) {
+        const rows = grouped.get(write.index) ?? []
+        rows.push(write)
+        grouped.set(write.index, rows)
+      }
+      return grouped
+    }
+
+    /** Writes into the serving tables and, while one is being built, the next generation too. */
+    const writeServing = (writes: ReadonlyArray<DocumentWrite>) =>
+      Effect.forEach(byIndex(writes), ([index, rows]) =>
+        Effect.gen(function* () {
+          const rejected = yield* writeTable(index, index, rows)
+          if (!building.has(index)) return rejected
+          const rejectedNext = yield* writeTable(index, nextName(index), rows)
+          const seen = new Set(rejected.map((rejection) => rejection.id))
+          return [...rejected, ...rejectedNext.filter((rejection) => !seen.has(rejection.id))]
+        })
+      ).pipe(Effect.map((rejected) => ({ rejected: rejected.flat() })))
 
     return {
       name: options.name,
@@ -158,19 +198,15 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
                document_id text NOT NULL, document text, reason text NOT NULL, source_lsn pg_lsn NOT NULL,
                stored_at timestamptz NOT NULL DEFAULT now())`
           )
-          yield* Effect.forEach(indexes, ensureIndex, { discard: true })
+          for (const index of indexes) {
+            yield* ensureTable(index, index.name)
+            // A next generation no reindex of this process is building was left half-built by a crash.
+            if (!building.has(index.name)) {
+              yield* sql.unsafe(`DROP TABLE IF EXISTS ${tableOf(nextName(index.name))}`)
+            }
+          }
         }).pipe(Effect.mapError(unavailable("preparing the indexes"))),
-      write: (writes) => {
-        const byIndex = new Map<string, Array<DocumentWrite>>()
-        for (const write of latestPerDocument(writes)) {
-          const rows = byIndex.get(write.index) ?? []
-          rows.push(write)
-          byIndex.set(write.index, rows)
-        }
-        return Effect.forEach(byIndex, ([index, rows]) => writeIndex(index, rows)).pipe(
-          Effect.map((rejected) => ({ rejected: rejected.flat() }))
-        )
-      },
+      write: writeServing,
       storeDeadLetters: (rejections, lsn) =>
         rejections.length === 0
           ? Effect.void
@@ -215,6 +251,36 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
         sql`DELETE FROM ${sql.literal(markers)} WHERE index = ${index}`.pipe(
           Effect.asVoid,
           Effect.mapError(unavailable("clearing the seeded marker"))
+        ),
+      beginGeneration: (index) =>
+        Effect.gen(function* () {
+          building.delete(index.name)
+          yield* sql.unsafe(`DROP TABLE IF EXISTS ${tableOf(nextName(index.name))}`)
+          yield* ensureTable(index, nextName(index.name))
+          building.add(index.name)
+        }).pipe(Effect.mapError(unavailable(`starting a next generation of index "${index.name}"`))),
+      writeNextGeneration: (writes) =>
+        Effect.forEach(byIndex(writes), ([index, rows]) => writeTable(index, nextName(index), rows)).pipe(
+          Effect.map((rejected) => ({ rejected: rejected.flat() }))
+        ),
+      swapGeneration: (index, lsn) =>
+        Effect.gen(function* () {
+          const next = nextName(index)
+          yield* sql.unsafe(`DROP TABLE IF EXISTS ${tableOf(index)}`)
+          yield* sql.unsafe(`ALTER TABLE ${tableOf(next)} RENAME TO ${Sql.identifier(index)}`)
+          yield* sql.unsafe(
+            `ALTER INDEX ${Sql.qualified(options.schema, `${next}_search`)} RENAME TO ${Sql.identifier(`${index}_search`)}`
+          )
+          yield* sql.unsafe(
+            `ALTER TABLE ${tableOf(index)} RENAME CONSTRAINT ${Sql.identifier(`${next}_pkey`)} TO ${Sql.identifier(`${index}_pkey`)}`
+          )
+          yield* sql`INSERT INTO ${sql.literal(markers)} (index, snapshot_lsn, seeded_at)
+            VALUES (${index}, ${Lsn.format(lsn)}::pg_lsn, now())
+            ON CONFLICT (index) DO UPDATE SET snapshot_lsn = EXCLUDED.snapshot_lsn, seeded_at = EXCLUDED.seeded_at`
+        }).pipe(
+          sql.withTransaction,
+          Effect.tap(() => Effect.sync(() => building.delete(index))),
+          Effect.mapError(unavailable(`swapping in the next generation of index "${index}"`))
         )
     }
   })

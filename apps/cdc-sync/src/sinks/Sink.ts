@@ -12,6 +12,12 @@
  *
  * A whole-batch failure (connection refused, 503, a missing table) is `SinkUnavailable`: the
  * pipeline retries with backoff and acknowledges nothing meanwhile.
+ *
+ * Reindexing uses **generations**: `beginGeneration` starts an empty next generation of an index
+ * (live `write`s then go to both), the reindex backfills it through `writeNextGeneration`, and
+ * `swapGeneration` atomically makes it the serving one. A crash in between leaves the old
+ * generation serving; the half-built one is dropped by the next `beginGeneration` or
+ * `ensureIndexes`.
  */
 import type { Effect } from "effect"
 import { Data } from "effect"
@@ -82,6 +88,20 @@ export interface Sink {
   readonly sweep: (index: string, lsn: Lsn) => Effect.Effect<void, SinkUnavailable>
   /** Forgets that `index` was backfilled (it is stale: TRUNCATE, slot loss), so the next start backfills it. */
   readonly clearSeeded: (index: string) => Effect.Effect<void, SinkUnavailable>
+  /**
+   * Starts an empty next generation of `index` (dropping a half-built one a crash left behind);
+   * from then on `write` sends that index's writes to both the serving and the next generation.
+   */
+  readonly beginGeneration: (index: IndexSpec) => Effect.Effect<void, SinkUnavailable>
+  /** Writes (backfill) documents into the next generation only. */
+  readonly writeNextGeneration: (
+    writes: ReadonlyArray<DocumentWrite>
+  ) => Effect.Effect<WriteReport, SinkUnavailable>
+  /**
+   * Atomically makes the next generation of `index` the one that serves (alias swap in OpenSearch,
+   * table rename in Postgres), records it seeded at `lsn`, and drops the old generation.
+   */
+  readonly swapGeneration: (index: string, lsn: Lsn) => Effect.Effect<void, SinkUnavailable>
 }
 
 /** Keeps, per index and id, only the write with the highest LSN (the later one on equal LSNs). */

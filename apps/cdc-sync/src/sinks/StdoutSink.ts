@@ -3,7 +3,8 @@
  * `{"index","id","op":"upsert"|"delete","lsn","document"}`, or indented JSON with `pretty`. Lines
  * are buffered by `write` and written out by `flush`, which completes once the stream took them (and keeps them for a
  * retry when it failed).
- * It keeps no state, so every start backfills again.
+ * It keeps no state, so every start backfills again; a reindex writes its documents as further
+ * lines (there is no generation to swap).
  */
 import { Effect } from "effect"
 import * as Lsn from "../capture/Lsn.js"
@@ -23,23 +24,24 @@ export const make = (options: Options): Effect.Effect<Sink> =>
   Effect.sync(() => {
     const output = options.output ?? process.stdout
     let pending: Array<string> = []
+    const write: Sink["write"] = (writes) =>
+      Effect.sync(() => {
+        for (const entry of writes) {
+          const line = {
+            index: entry.index,
+            id: entry.id,
+            op: entry.json === null ? "delete" : "upsert",
+            lsn: Lsn.format(entry.lsn),
+            document: entry.json === null ? null : JSON.parse(entry.json)
+          }
+          pending.push(options.pretty ? JSON.stringify(line, null, 2) : JSON.stringify(line))
+        }
+        return { rejected: [] }
+      })
     return {
       name: options.name,
       ensureIndexes: () => Effect.void,
-      write: (writes) =>
-        Effect.sync(() => {
-          for (const write of writes) {
-            const line = {
-              index: write.index,
-              id: write.id,
-              op: write.json === null ? "delete" : "upsert",
-              lsn: Lsn.format(write.lsn),
-              document: write.json === null ? null : JSON.parse(write.json)
-            }
-            pending.push(options.pretty ? JSON.stringify(line, null, 2) : JSON.stringify(line))
-          }
-          return { rejected: [] }
-        }),
+      write,
       flush: Effect.suspend(() => {
         if (pending.length === 0) return Effect.void
         const taken = pending.length
@@ -67,6 +69,10 @@ export const make = (options: Options): Effect.Effect<Sink> =>
       isSeeded: () => Effect.succeed(false),
       markSeeded: () => Effect.void,
       clearSeeded: () => Effect.void,
-      sweep: () => Effect.void
+      sweep: () => Effect.void,
+      // A stream has no generations: a reindex simply writes its documents out as further lines.
+      beginGeneration: () => Effect.void,
+      writeNextGeneration: write,
+      swapGeneration: () => Effect.void
     }
   })

@@ -1,0 +1,122 @@
+import { TestDatabase } from "@converge/testing"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as PostgresSink from "../src/sinks/PostgresSink.js"
+import type { DocumentWrite } from "../src/sinks/Sink.js"
+
+const sink = PostgresSink.make({ name: "search", schema: "search", textSearchConfig: "simple" })
+const orders = { name: "orders", searchable: ["status"] }
+
+const upsert = (id: string, status: string, lsn: bigint): DocumentWrite => ({
+  index: "orders",
+  id,
+  json: JSON.stringify({ status }),
+  lsn
+})
+
+const documents = (table: string, schema = "search") =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.unsafe<{ readonly id: string; readonly status: string | null }>(
+      `SELECT id, document->>'status' AS status FROM ${schema}.${table} ORDER BY id`
+    )
+  )
+
+const tablesOfSchema = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ readonly name: string }>`
+    SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'search' AND c.relkind IN ('r', 'i') ORDER BY c.relname`.pipe(
+    Effect.map((rows) => rows.map((row) => row.name))
+  )
+)
+
+describe("PostgresSink generations", () => {
+  it.layer(TestDatabase.layer)("on a target database", (it) => {
+    it.effect(
+      "live writes go to both generations; the swap serves the next one, seeded, with the serving names",
+      () =>
+        Effect.gen(function* () {
+          const postgres = yield* sink
+          yield* postgres.ensureIndexes([orders])
+          yield* postgres.write([upsert("1", "old-one", 10n), upsert("gone", "old-gone", 10n)])
+          yield* postgres.beginGeneration(orders)
+          expect(yield* documents("orders__next")).toEqual([])
+          // A live change while the next generation fills: both tables get it.
+          yield* postgres.write([upsert("2", "live-two", 30n)])
+          // The backfill (tagged with an older LSN) cannot overwrite the newer live write.
+          const report = yield* postgres.writeNextGeneration([
+            upsert("1", "new-one", 20n),
+            upsert("2", "stale-two", 20n)
+          ])
+          expect(report.rejected).toEqual([])
+          expect(yield* documents("orders")).toEqual([
+            { id: "1", status: "old-one" },
+            { id: "2", status: "live-two" },
+            { id: "gone", status: "old-gone" }
+          ])
+          yield* postgres.swapGeneration("orders", 20n)
+          expect(yield* documents("orders")).toEqual([
+            { id: "1", status: "new-one" },
+            { id: "2", status: "live-two" }
+          ])
+          expect(yield* tablesOfSchema).toEqual([
+            "_converge_dead_letters",
+            "_converge_dead_letters_pkey",
+            "_converge_seeded",
+            "_converge_seeded_pkey",
+            "orders",
+            "orders_pkey",
+            "orders_search"
+          ])
+          expect(yield* postgres.isSeeded("orders")).toBe(true)
+          // After the swap, writes go to the one serving table only; a later ensureIndexes keeps it.
+          yield* postgres.write([upsert("3", "after", 40n)])
+          yield* postgres.ensureIndexes([orders])
+          expect((yield* documents("orders")).map((row) => row.id)).toEqual(["1", "2", "3"])
+          const sql = yield* SqlClient.SqlClient
+          const found = yield* sql<{ readonly id: string }>`
+          SELECT id FROM search.orders WHERE search @@ to_tsquery('simple', 'after')`
+          expect(found.map((row) => row.id)).toEqual(["3"])
+        })
+    )
+
+    it.effect(
+      "a half-built next generation is dropped by the next start's ensureIndexes, not by its builder's",
+      () =>
+        Effect.gen(function* () {
+          const building = yield* sink
+          yield* building.ensureIndexes([orders])
+          yield* building.beginGeneration(orders)
+          yield* building.writeNextGeneration([upsert("1", "half", 5n)])
+          // The builder re-ensuring (a capture restart in the same process) keeps its next generation.
+          yield* building.ensureIndexes([orders])
+          expect(yield* documents("orders__next")).toEqual([{ id: "1", status: "half" }])
+          // A new process (a restart after a crash) does not own it: dropped.
+          const restarted = yield* sink
+          yield* restarted.ensureIndexes([orders])
+          expect(yield* tablesOfSchema).not.toContain("orders__next")
+          // beginGeneration again starts empty even over a leftover.
+          yield* building.beginGeneration(orders)
+          yield* building.writeNextGeneration([upsert("1", "half", 5n)])
+          yield* building.beginGeneration(orders)
+          expect(yield* documents("orders__next")).toEqual([])
+        })
+    )
+
+    it.effect("swapping without a next generation is SinkUnavailable and leaves the serving table", () =>
+      Effect.gen(function* () {
+        const postgres = yield* PostgresSink.make({
+          name: "other",
+          schema: "other",
+          textSearchConfig: "simple"
+        })
+        yield* postgres.ensureIndexes([orders])
+        yield* postgres.write([upsert("1", "kept", 1n)])
+        const error = yield* Effect.flip(postgres.swapGeneration("orders", 2n))
+        expect(error._tag).toBe("SinkUnavailable")
+        expect(error.message).toContain('swapping in the next generation of index "orders"')
+        expect(yield* documents("orders", "other")).toEqual([{ id: "1", status: "kept" }])
+      })
+    )
+  })
+})

@@ -23,7 +23,10 @@ const failWith = (error: { readonly message: string }): CommandFailed =>
 
 const configFile = Options.file("config", { exists: "yes" }).pipe(
   Options.withAlias("c"),
-  Options.withDescription("The YAML config file (groups, provider, rate limits, retry policies)")
+  Options.withFallbackConfig(Config.string("CONVERGE_INSTANCES_CONFIG")),
+  Options.withDescription(
+    "The YAML config file: groups, provider, rate limits, retry policies (default: CONVERGE_INSTANCES_CONFIG)"
+  )
 )
 
 const databaseUrl = Options.redacted("database-url").pipe(
@@ -36,6 +39,22 @@ const apiUrl = Options.text("api-url").pipe(
   Options.withDefault("http://127.0.0.1:8080"),
   Options.withDescription(
     "Base URL of a running manager's API (default: CONVERGE_INSTANCES_API, else http://127.0.0.1:8080)"
+  )
+)
+
+/** `run --port`: the API port (default `CONVERGE_INSTANCES_PORT`, else 8080; 0 picks a free one). */
+export const apiPort = Options.integer("port").pipe(
+  Options.withFallbackConfig(Config.integer("CONVERGE_INSTANCES_PORT")),
+  Options.withDefault(8080),
+  Options.withDescription("API port (default: CONVERGE_INSTANCES_PORT, else 8080; 0 picks a free one)")
+)
+
+/** `run --status-port`: the status server's port (default `CONVERGE_HTTP_PORT`, else a free one). */
+export const statusPort = Options.integer("status-port").pipe(
+  Options.withFallbackConfig(Config.integer("CONVERGE_HTTP_PORT")),
+  Options.withDefault(0),
+  Options.withDescription(
+    "Status server port for /status, /metrics, /healthz, /readyz (default: CONVERGE_HTTP_PORT, else 0: a free one)"
   )
 )
 
@@ -63,16 +82,8 @@ const run = Command.make(
       Options.withDefault("127.0.0.1"),
       Options.withDescription("Interface to bind both servers to")
     ),
-    port: Options.integer("port").pipe(
-      Options.withDefault(8080),
-      Options.withDescription("API port (0 picks a free one)")
-    ),
-    statusPort: Options.integer("status-port").pipe(
-      Options.withDefault(0),
-      Options.withDescription(
-        "Status server port for /status, /metrics, /healthz, /readyz (0 picks a free one)"
-      )
-    )
+    port: apiPort,
+    statusPort
   },
   (options) => Main.run(options).pipe(Effect.mapError(failWith))
 ).pipe(

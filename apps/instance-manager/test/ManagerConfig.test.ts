@@ -1,5 +1,11 @@
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { CliConfig, Options } from "@effect/cli"
+import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { ConfigProvider, Duration, Effect, HashMap } from "effect"
+import * as Cli from "../src/Cli.js"
 import * as ManagerConfig from "../src/config/ManagerConfig.js"
 
 const fails = (yaml: string) => Effect.flip(ManagerConfig.decodeYaml(yaml, "instances.yaml"))
@@ -118,6 +124,90 @@ describe("ManagerConfig", () => {
       const error = yield* Effect.flip(ManagerConfig.load("/nonexistent/instances.yaml"))
       expect(error.message).toContain("/nonexistent/instances.yaml")
       expect(error.message).toContain("check the path given to -c")
+    })
+  )
+
+  it.effect("every problem is reported together: the cross-field rules alongside field errors", () =>
+    Effect.gen(function* () {
+      const error = yield* fails(
+        [
+          "groups:",
+          "  - key: web",
+          "    desiredSize: -1",
+          "    healthInterval: 0",
+          "    expiry: { eligibleAge: 2h, forcedAge: 1h }",
+          "  - { key: api, desiredSize: 1 }",
+          "  - { key: api, desiredSize: nine }",
+          "concurrency: 0"
+        ].join("\n")
+      )
+      expect(new Set(error.issues.map((issue) => issue.path))).toEqual(
+        new Set([
+          "groups[0].desiredSize",
+          "groups[0].healthInterval",
+          "groups[0].expiry.eligibleAge",
+          "groups[2].desiredSize",
+          "groups[2].key",
+          "concurrency"
+        ])
+      )
+      expect(error.message).toContain("lower eligibleAge or raise forcedAge")
+      expect(error.message).toContain("healthInterval must be positive")
+      expect(error.message).toContain("listed twice")
+      // A valid file with only a rule broken still names just that rule.
+      const only = yield* fails("groups:\n  - { key: web, desiredSize: 1, healthInterval: 0 }\n")
+      expect(only.issues).toEqual([
+        { path: "groups[0].healthInterval", message: expect.stringContaining("must be positive") }
+      ])
+    })
+  )
+})
+
+describe("environment overrides", () => {
+  const directory = mkdtempSync(join(tmpdir(), "converge-instances-config-"))
+  const write = (name: string, text: string) => {
+    const path = join(directory, name)
+    writeFileSync(path, text)
+    return path
+  }
+  const withEnvironment = (variables: Record<string, string>) =>
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(variables))))
+  const validate = (variables: Record<string, string>, args: ReadonlyArray<string> = []) =>
+    Cli.cli(["node", "converge-instances", "validate-config", ...args]).pipe(
+      withEnvironment(variables),
+      Effect.provide(NodeContext.layer)
+    )
+
+  it.effect("CONVERGE_INSTANCES_CONFIG names the config file when -c is not given; -c wins", () =>
+    Effect.gen(function* () {
+      const good = write("good.yaml", "groups:\n  - { key: web, desiredSize: 2 }\n")
+      const bad = write("bad.yaml", "groups:\n  - { key: web, desiredSize: -2 }\n")
+      yield* validate({ CONVERGE_INSTANCES_CONFIG: good })
+      const failure = yield* Effect.flip(validate({ CONVERGE_INSTANCES_CONFIG: bad }))
+      expect(failure._tag).toBe("CommandFailed")
+      const message = failure._tag === "CommandFailed" ? failure.message : ""
+      expect(message).toContain(bad)
+      expect(message).toContain("desiredSize must not be negative")
+      // The command line overrides the environment.
+      yield* validate({ CONVERGE_INSTANCES_CONFIG: bad }, ["-c", good])
+      // Neither: the command line parser says the option is missing.
+      const missing = yield* Effect.flip(validate({}))
+      expect(missing._tag).toBe("MissingValue")
+    })
+  )
+
+  it.effect("CONVERGE_INSTANCES_PORT and CONVERGE_HTTP_PORT set the ports of run; flags win", () =>
+    Effect.gen(function* () {
+      const parse = <A>(options: Options.Options<A>, args: Record<string, ReadonlyArray<string>>) =>
+        Options.parse(options, HashMap.fromIterable(Object.entries(args)), CliConfig.defaultConfig).pipe(
+          Effect.provide(NodeContext.layer)
+        )
+      const variables = { CONVERGE_INSTANCES_PORT: "9100", CONVERGE_HTTP_PORT: "9464" }
+      expect(yield* parse(Cli.apiPort, {}).pipe(withEnvironment(variables))).toBe(9100)
+      expect(yield* parse(Cli.statusPort, {}).pipe(withEnvironment(variables))).toBe(9464)
+      expect(yield* parse(Cli.apiPort, { "--port": ["0"] }).pipe(withEnvironment(variables))).toBe(0)
+      expect(yield* parse(Cli.apiPort, {}).pipe(withEnvironment({}))).toBe(8080)
+      expect(yield* parse(Cli.statusPort, {}).pipe(withEnvironment({}))).toBe(0)
     })
   )
 })

@@ -46,6 +46,43 @@ export const ReplacementBudgetConfig = Schema.Struct({
 /** The type of `ReplacementBudgetConfig`. */
 export type ReplacementBudgetConfig = typeof ReplacementBudgetConfig.Type
 
+/** A broken cross-field rule of one group: the path inside the group and what to change. */
+export interface RuleIssue {
+  readonly path: ReadonlyArray<string>
+  readonly message: string
+}
+
+/**
+ * The cross-field rules of a group, on whichever parts decoded: eligible age below forced age, and
+ * a positive health interval. Every broken rule is returned (not just the first), so a file with
+ * several mistakes gets them all in one report, also when other fields of the group are invalid.
+ */
+export const ruleIssues = (group: {
+  readonly expiry?: ExpiryConfig | undefined
+  readonly healthInterval?: Duration.Duration | undefined
+}): ReadonlyArray<RuleIssue> => {
+  const issues: Array<RuleIssue> = []
+  const eligibleAge = group.expiry?.eligibleAge
+  const forcedAge = group.expiry?.forcedAge
+  if (
+    eligibleAge !== undefined &&
+    forcedAge !== undefined &&
+    Duration.greaterThanOrEqualTo(eligibleAge, forcedAge)
+  ) {
+    issues.push({
+      path: ["expiry", "eligibleAge"],
+      message: `eligibleAge (${Duration.format(eligibleAge)}) must be less than forcedAge (${Duration.format(forcedAge)}): lower eligibleAge or raise forcedAge`
+    })
+  }
+  if (group.healthInterval !== undefined && Duration.isZero(group.healthInterval)) {
+    issues.push({
+      path: ["healthInterval"],
+      message: "healthInterval must be positive: instances report health once per interval"
+    })
+  }
+  return issues
+}
+
 /** A managed group as written in the config file, with its defaults applied. */
 export const GroupConfig = Schema.Struct({
   tenant: Schema.optionalWith(Schema.NonEmptyTrimmedString, { default: () => "default" }),
@@ -64,26 +101,7 @@ export const GroupConfig = Schema.Struct({
     default: () => ({})
   })
 }).pipe(
-  Schema.filter((group) => {
-    const { eligibleAge, forcedAge } = group.expiry
-    if (
-      eligibleAge !== undefined &&
-      forcedAge !== undefined &&
-      Duration.greaterThanOrEqualTo(eligibleAge, forcedAge)
-    ) {
-      return {
-        path: ["expiry", "eligibleAge"],
-        message: `eligibleAge (${Duration.format(eligibleAge)}) must be less than forcedAge (${Duration.format(forcedAge)}): lower eligibleAge or raise forcedAge`
-      }
-    }
-    if (Duration.isZero(group.healthInterval)) {
-      return {
-        path: ["healthInterval"],
-        message: "healthInterval must be positive: instances report health once per interval"
-      }
-    }
-    return undefined
-  })
+  Schema.filter((group) => ruleIssues(group).map((issue) => ({ path: issue.path, message: issue.message })))
 )
 
 /** The type of `GroupConfig`. */

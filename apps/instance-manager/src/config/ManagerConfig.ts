@@ -17,9 +17,10 @@
  * with a `ConfigError` that names the file, the path inside it, what was wrong and how to fix it.
  */
 import * as Fs from "node:fs/promises"
-import { Data, Effect, ParseResult, Schema } from "effect"
+import { Data, Effect, Option, ParseResult, Schema } from "effect"
 import * as Yaml from "yaml"
-import { GroupConfig } from "./GroupConfig.js"
+import { DurationText } from "./DurationText.js"
+import { ExpiryConfig, GroupConfig, ruleIssues } from "./GroupConfig.js"
 import { ProviderConfig, providerTypes } from "./ProviderConfig.js"
 import { RetryConfig, defaults as retryDefaults } from "./RetryConfig.js"
 
@@ -31,6 +32,26 @@ export const CreateRateLimitConfig = Schema.Struct({
 
 /** The type of `CreateRateLimitConfig`. */
 export type CreateRateLimitConfig = typeof CreateRateLimitConfig.Type
+
+/** Groups listed twice (same tenant and key), at the later entry's `key`. */
+const duplicateGroups = (
+  groups: ReadonlyArray<{ readonly tenant: string; readonly key: string } | undefined>
+): Array<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }> => {
+  const seen = new Set<string>()
+  const issues: Array<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }> = []
+  for (const [index, group] of groups.entries()) {
+    if (group === undefined) continue
+    const id = `${group.tenant}/${group.key}`
+    if (seen.has(id)) {
+      issues.push({
+        path: ["groups", index, "key"],
+        message: `group "${group.key}" of tenant "${group.tenant}" is listed twice: give each group its own key`
+      })
+    }
+    seen.add(id)
+  }
+  return issues
+}
 
 /** The whole config file, with defaults applied. */
 export const ManagerConfig = Schema.Struct({
@@ -49,22 +70,7 @@ export const ManagerConfig = Schema.Struct({
   }),
   leaderLockKey: Schema.optionalWith(Schema.Number.pipe(Schema.int()), { default: () => 7_000_001 }),
   groups: Schema.optionalWith(Schema.Array(GroupConfig), { default: () => [] })
-}).pipe(
-  Schema.filter((config) => {
-    const seen = new Set<string>()
-    for (const [index, group] of config.groups.entries()) {
-      const id = `${group.tenant}/${group.key}`
-      if (seen.has(id)) {
-        return {
-          path: ["groups", index, "key"],
-          message: `group "${group.key}" of tenant "${group.tenant}" is listed twice: give each group its own key`
-        }
-      }
-      seen.add(id)
-    }
-    return undefined
-  })
-)
+}).pipe(Schema.filter((config) => duplicateGroups(config.groups)))
 
 /** The decoded config. */
 export type ManagerConfig = typeof ManagerConfig.Type
@@ -109,15 +115,55 @@ const hint = (path: ReadonlyArray<PropertyKey>, message: string): string => {
 
 const decodeValue = Schema.decodeUnknown(ManagerConfig, { errors: "all", onExcessProperty: "error" })
 
-/** Decodes an already parsed value (e.g. from YAML or JSON); `source` names it in errors. */
+const decodeOption = <A, I>(schema: Schema.Schema<A, I>, value: unknown): A | undefined =>
+  Option.getOrUndefined(Schema.decodeUnknownOption(schema)(value))
+
+const field = (value: unknown, name: string): unknown =>
+  typeof value === "object" && value !== null ? (value as Record<string, unknown>)[name] : undefined
+
+/**
+ * The cross-field rules (eligible ≥ forced age, a zero health interval, duplicate groups) checked
+ * on the parts of a file that decode on their own. Schema filters run only on fully valid values,
+ * so without this a file with a negative size would hide its expiry mistake until the next try.
+ */
+const crossFieldIssues = (value: unknown): ReadonlyArray<ConfigIssue> => {
+  const groups = field(value, "groups")
+  if (!Array.isArray(groups)) return []
+  const rules = groups.flatMap((group: unknown, index) =>
+    ruleIssues({
+      expiry: decodeOption(ExpiryConfig, field(group, "expiry") ?? {}),
+      healthInterval: decodeOption(DurationText, field(group, "healthInterval"))
+    }).map((issue) => ({ path: formatPath(["groups", index, ...issue.path]), message: issue.message }))
+  )
+  const identities = groups.map((group: unknown) => {
+    const key = field(group, "key")
+    const tenant = field(group, "tenant") ?? "default"
+    return typeof key === "string" && typeof tenant === "string"
+      ? { tenant: tenant.trim(), key: key.trim() }
+      : undefined
+  })
+  const duplicates = duplicateGroups(identities).map((issue) => ({
+    path: formatPath(issue.path),
+    message: issue.message
+  }))
+  return [...rules, ...duplicates]
+}
+
+/**
+ * Decodes an already parsed value (e.g. from YAML or JSON); `source` names it in errors. Every
+ * problem is reported at once: field errors and the cross-field rules together.
+ */
 export const decode = (value: unknown, source: string): Effect.Effect<ManagerConfig, ConfigError> =>
   decodeValue(value ?? {}).pipe(
     Effect.mapError((error) => {
       // An optional field is a union with `undefined`, whose "Expected undefined" branch says nothing useful.
-      const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-        .filter((issue) => !issue.message.startsWith("Expected undefined"))
-        .map((issue) => ({ path: formatPath(issue.path), message: hint(issue.path, issue.message) }))
-      // A union reports one issue per member; keep the first per path.
+      const issues = [
+        ...ParseResult.ArrayFormatter.formatErrorSync(error)
+          .filter((issue) => !issue.message.startsWith("Expected undefined"))
+          .map((issue) => ({ path: formatPath(issue.path), message: hint(issue.path, issue.message) })),
+        ...crossFieldIssues(value)
+      ]
+      // A union reports one issue per member, and a rule may be found twice; keep the first per path.
       const unique = issues.filter(
         (issue, index) => issues.findIndex((other) => other.path === issue.path) === index
       )

@@ -31,11 +31,30 @@ export const SimulatedProviderConfig = Schema.Struct({
 /** The type of `SimulatedProviderConfig`. */
 export type SimulatedProviderConfig = typeof SimulatedProviderConfig.Type
 
-/** Settings of the process provider: the command (argv) each instance runs, and the SIGTERM grace period. */
+/**
+ * Settings of the process provider: the command (argv) each instance runs, where its state and
+ * logs live, the SIGTERM grace period, and the signal that tells an instance it drains.
+ */
 export const ProcessProviderConfig = Schema.Struct({
   type: Schema.Literal("process"),
+  /** argv; `{instanceId}`, `{tenant}`, `{group}`, `{managerUrl}`, `{templateHash}` are replaced in each element. */
   command: Schema.NonEmptyArray(Schema.String),
-  gracePeriod: Schema.optionalWith(DurationText, { default: () => Duration.seconds(10) })
+  /** Time between SIGTERM and SIGKILL when an instance is deleted. */
+  gracePeriod: Schema.optionalWith(DurationText, { default: () => Duration.seconds(10) }),
+  /** One JSON file per instance (pid, start time, group): what `list` reads after a restart. */
+  stateDir: Schema.optionalWith(Schema.NonEmptyString, { default: () => ".converge/instances" }),
+  /** One log file per instance (its stdout and stderr); default `<stateDir>/logs`. */
+  logDir: Schema.optional(Schema.NonEmptyString),
+  /** Working directory of the instances (default: the manager's). */
+  cwd: Schema.optional(Schema.NonEmptyString),
+  /** Extra environment variables of the instances. */
+  env: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), {
+    default: () => ({})
+  }),
+  /** The API URL the agents report to (default: the URL the manager's API server bound). */
+  managerUrl: Schema.optional(Schema.NonEmptyString),
+  /** Sent to an instance's process when its drain starts (the sample agent acks on `SIGUSR2`); none by default. */
+  drainSignal: Schema.optional(Schema.Literal("SIGUSR2", "SIGUSR1", "SIGHUP", "SIGWINCH"))
 })
 
 /** The type of `ProcessProviderConfig`. */

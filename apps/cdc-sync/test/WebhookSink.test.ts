@@ -1,0 +1,183 @@
+import { TestDatabase } from "@converge/testing"
+import { NodeHttpClient } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect, Exit, Layer } from "effect"
+import * as Lsn from "../src/capture/Lsn.js"
+import type { DocumentWrite } from "../src/sinks/Sink.js"
+import * as WebhookSink from "../src/sinks/WebhookSink.js"
+import * as WebhookReceiver from "./fixtures/WebhookReceiver.js"
+
+const lsn = (text: string) => Lsn.parse(text) ?? Lsn.zero
+
+const sinkFor = (url: string, overrides: Partial<WebhookSink.Options> = {}) =>
+  WebhookSink.make({
+    name: "hooks",
+    url,
+    headers: { authorization: "Bearer secret" },
+    timeout: "5 seconds",
+    maxBatch: 2,
+    attempts: 4,
+    retryDelay: "10 millis",
+    stateSchema: "hook_state",
+    ...overrides
+  })
+
+const writes: ReadonlyArray<DocumentWrite> = [
+  { index: "orders", id: "1", json: '{"id":1,"status":"paid"}', lsn: lsn("0/100") },
+  { index: "orders", id: "2", json: '{"id":2,"status":"open"}', lsn: lsn("0/100") },
+  { index: "orders", id: "3", json: null, lsn: lsn("0/100") }
+]
+
+describe("WebhookSink", () => {
+  layer(Layer.merge(TestDatabase.layer, NodeHttpClient.layerUndici), {
+    timeout: 60_000,
+    excludeTestServices: true
+  })("against a real local receiver", (it) => {
+    it.scoped(
+      "posts batches of at most maxBatch with a content-derived idempotency key and the headers",
+      () =>
+        Effect.gen(function* () {
+          const receiver = yield* WebhookReceiver.start
+          const sink = yield* sinkFor(receiver.url)
+          const report = yield* sink.write(writes)
+          expect(report.rejected).toEqual([])
+          expect(yield* receiver.documents("orders")).toEqual({
+            "1": { id: 1, status: "paid" },
+            "2": { id: 2, status: "open" }
+          })
+          const first = yield* receiver.requests
+          expect(first.map((request) => request.body.writes?.length)).toEqual([2, 1])
+          expect(first[0]?.headers.authorization).toBe("Bearer secret")
+          expect(first[0]?.body.writes?.[0]).toEqual({
+            index: "orders",
+            id: "1",
+            op: "upsert",
+            lsn: "0/100",
+            document: { id: 1, status: "paid" }
+          })
+          expect(first[1]?.body.writes?.[0]).toMatchObject({ id: "3", op: "delete", document: null })
+          // A redelivery of the same batch carries the same keys; other content gets another key.
+          yield* sink.write(writes)
+          const again = (yield* receiver.requests).slice(2)
+          expect(again.map((request) => request.idempotencyKey)).toEqual(
+            first.map((request) => request.idempotencyKey)
+          )
+          expect(first[0]?.idempotencyKey).toMatch(/^[0-9a-f]{64}$/)
+          expect(first[0]?.idempotencyKey).not.toBe(first[1]?.idempotencyKey)
+          // An older write never overwrites a newer one at the receiver; the sink sends the latest per id.
+          yield* sink.write([
+            { index: "orders", id: "1", json: '{"id":1,"status":"newer"}', lsn: lsn("0/300") },
+            { index: "orders", id: "1", json: '{"id":1,"status":"older"}', lsn: lsn("0/200") }
+          ])
+          expect((yield* receiver.requests).at(-1)?.body.writes).toHaveLength(1)
+          expect((yield* receiver.documents("orders"))["1"]).toEqual({ id: 1, status: "newer" })
+        })
+    )
+
+    it.scoped("retries 503, 429 and refused connections with backoff, then gives up as SinkUnavailable", () =>
+      Effect.gen(function* () {
+        const receiver = yield* WebhookReceiver.start
+        const sink = yield* sinkFor(receiver.url)
+        yield* receiver.setMode({ _tag: "status", status: 503 })
+        const failed = yield* Effect.exit(sink.write(writes.slice(0, 1)))
+        expect(Exit.isFailure(failed)).toBe(true)
+        expect(String(Exit.isFailure(failed) ? failed.cause : "")).toContain(
+          "failed 4 times, last: the receiver answered 503"
+        )
+        // All four attempts carried the same key.
+        const attempts = yield* receiver.requests
+        expect(attempts).toHaveLength(4)
+        expect(new Set(attempts.map((request) => request.idempotencyKey)).size).toBe(1)
+
+        yield* receiver.setMode({ _tag: "status", status: 429 })
+        expect(Exit.isFailure(yield* Effect.exit(sink.write(writes.slice(0, 1))))).toBe(true)
+        expect(yield* receiver.requests).toHaveLength(8)
+
+        // Refused connections: retried too; when the receiver comes back in time, the write succeeds.
+        yield* receiver.setMode({ _tag: "accept" })
+        yield* receiver.refuse
+        const refused = yield* Effect.exit(sink.write(writes.slice(0, 1)))
+        expect(String(Exit.isFailure(refused) ? refused.cause : "")).toContain("SinkUnavailable")
+        expect(yield* receiver.requests).toHaveLength(8)
+        yield* receiver.resume
+        const patient = yield* sinkFor(receiver.url, { attempts: 20, retryDelay: "20 millis" })
+        yield* receiver.refuse
+        const pending = yield* Effect.fork(patient.write(writes.slice(0, 1)))
+        yield* Effect.sleep("100 millis")
+        yield* receiver.resume
+        const report = yield* pending.await
+        expect(Exit.isSuccess(report)).toBe(true)
+        expect(Object.keys(yield* receiver.documents("orders"))).toEqual(["1"])
+      })
+    )
+
+    it.scoped("a 4xx for the whole batch is SinkUnavailable at once, naming the status", () =>
+      Effect.gen(function* () {
+        const receiver = yield* WebhookReceiver.start
+        const sink = yield* sinkFor(receiver.url)
+        yield* receiver.setMode({ _tag: "status", status: 400 })
+        const failed = yield* Effect.flip(sink.write(writes))
+        expect(failed._tag).toBe("SinkUnavailable")
+        expect(failed.message).toContain("was refused: the receiver answered 400")
+        expect(yield* receiver.requests).toHaveLength(1)
+      })
+    )
+
+    it.scoped("maps the receiver's rejections back to documents", () =>
+      Effect.gen(function* () {
+        const receiver = yield* WebhookReceiver.start
+        const sink = yield* sinkFor(receiver.url, { maxBatch: 10 })
+        yield* receiver.setMode({
+          _tag: "reject",
+          reject: (write) => (write.id === "2" ? "status must not be open" : undefined)
+        })
+        const report = yield* sink.write(writes)
+        expect(report.rejected).toEqual([
+          { index: "orders", id: "2", json: '{"id":2,"status":"open"}', reason: "status must not be open" }
+        ])
+        expect(Object.keys(yield* receiver.documents("orders"))).toEqual(["1"])
+      })
+    )
+
+    it.scoped("keeps seeded markers and dead letters in the source database, per sink", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const receiver = yield* WebhookReceiver.start
+        const sink = yield* sinkFor(receiver.url)
+        const other = yield* sinkFor(receiver.url, { name: "other" })
+        yield* sink.ensureIndexes([{ name: "orders", searchable: [] }])
+        yield* other.ensureIndexes([{ name: "orders", searchable: [] }])
+        expect(yield* sink.isSeeded("orders")).toBe(false)
+        yield* sink.markSeeded("orders", lsn("0/500"))
+        expect(yield* sink.isSeeded("orders")).toBe(true)
+        expect(yield* other.isSeeded("orders")).toBe(false)
+        const [marker] = yield* sql<{ readonly lsn: string }>`
+          SELECT snapshot_lsn::text AS lsn FROM hook_state._converge_webhook_seeded WHERE sink = 'hooks'`
+        expect(marker?.lsn).toBe("0/500")
+        yield* sink.clearSeeded("orders")
+        expect(yield* sink.isSeeded("orders")).toBe(false)
+        yield* sink.storeDeadLetters([{ index: "orders", id: "2", json: "{}", reason: "no" }], lsn("0/600"))
+        const letters = yield* sql<{
+          readonly sink: string
+          readonly documentId: string
+          readonly reason: string
+        }>`
+          SELECT sink, document_id AS "documentId", reason FROM hook_state._converge_webhook_dead_letters`
+        expect(letters).toEqual([{ sink: "hooks", documentId: "2", reason: "no" }])
+        // Sweep and generations are messages of the wire format.
+        yield* sink.sweep("orders", lsn("0/700"))
+        yield* sink.beginGeneration({ name: "orders", searchable: [] })
+        yield* sink.writeNextGeneration(writes.slice(0, 1))
+        yield* sink.swapGeneration("orders", lsn("0/800"))
+        expect((yield* receiver.requests).map((request) => request.body.kind)).toEqual([
+          "sweep",
+          "begin_generation",
+          "generation_writes",
+          "swap_generation"
+        ])
+        expect(yield* sink.isSeeded("orders")).toBe(true)
+      })
+    )
+  })
+})

@@ -1,18 +1,21 @@
 /**
  * The composition root of `converge-cdc run`: reads the configuration, builds the sinks it names
  * (each `postgres` sink on a pool of its own), folds events into the `/status` handle, serves
- * `/status`, `/metrics`, `/healthz` and `/readyz` (ready once live), and runs the daemon.
+ * `/status`, `/metrics`, `/healthz` and `/readyz` (ready once live), serves `POST /reindex` on
+ * the admin bind, and runs the daemon.
  */
 import { Observer, Status } from "@converge/core"
 import { StatusServer } from "@converge/http"
 import { PgDatabase } from "@converge/pg"
 import { Data, Effect, Layer, type Scope } from "effect"
+import * as AdminServer from "./admin/AdminServer.js"
 import type { CdcConfig } from "./config/CdcConfig.js"
 import * as ConfigFile from "./config/ConfigFile.js"
 import * as Daemon from "./Daemon.js"
 import type { CdcEvent } from "./observe/CdcEvent.js"
 import * as CdcMetrics from "./observe/CdcMetrics.js"
 import * as CdcStatus from "./observe/CdcStatus.js"
+import * as Reindexer from "./reindex/Reindexer.js"
 import * as PostgresSink from "./sinks/PostgresSink.js"
 import type { Sink } from "./sinks/Sink.js"
 import * as StdoutSink from "./sinks/StdoutSink.js"
@@ -30,6 +33,8 @@ export interface RunOptions {
   readonly skipBackfill: boolean
   /** Overrides the port of `server.bind` (0: any free port). */
   readonly port: number | undefined
+  /** Overrides the port of `server.admin_bind` (0: any free port). */
+  readonly adminPort?: number | undefined
 }
 
 /** The source URL of a loaded configuration. */
@@ -83,7 +88,14 @@ export const run = (options: RunOptions) =>
       })
     )
     const sinks = yield* sinksOf(config, url)
+    const source = yield* Layer.build(PgDatabase.layer({ url, applicationName: "converge-cdc" }))
+    // Reindexes run beside live capture, on the same sinks (which then write both generations).
+    const reindexer = yield* Reindexer.make(config, sinks, observer).pipe(Effect.provide(source))
+    const [adminHost = "127.0.0.1", adminPort = "9465"] = config.server.adminBind.split(":")
+    yield* Layer.build(
+      AdminServer.layer({ host: adminHost, port: options.adminPort ?? Number(adminPort), reindexer })
+    )
     return yield* Daemon.run(config, { url, sinks, observer, skipBackfill: options.skipBackfill }).pipe(
-      Effect.provide(PgDatabase.layer({ url, applicationName: "converge-cdc" }))
+      Effect.provide(source)
     )
   })

@@ -15,6 +15,9 @@
  * and a change committed during the backfill is both (possibly) in the snapshot and streamed —
  * never in neither.
  *
+ * A reindex runs the same loop into the sinks' next generation (`into: "nextGeneration"`) and
+ * ends with `swapGeneration` instead of sweep and mark.
+ *
  * The snapshot lives on a reserved connection of its own, so that sink writes (which may go to
  * the same server) never run inside it.
  */
@@ -43,6 +46,12 @@ export class DocumentsRejected extends Data.TaggedError("DocumentsRejected")<{
 export interface Options {
   /** Root rows per page (one build query and one sink write each). Default 1000. */
   readonly pageSize?: number | undefined
+  /**
+   * Where documents go: `serving` (default) writes the serving generation, sweeps what the
+   * snapshot did not rewrite and marks the index seeded; `nextGeneration` (reindex) writes the
+   * next generation started by `beginGeneration` and swaps it in once flushed.
+   */
+  readonly into?: "serving" | "nextGeneration" | undefined
 }
 
 /** Backfills one index into `sinks`, tagging documents with `lsn`; returns how many documents were written. */
@@ -58,6 +67,7 @@ export const run = (
     const plan = builder.plan
     const index = plan.name
     const pageSize = options.pageSize ?? 1000
+    const intoNext = options.into === "nextGeneration"
     const key = Sql.identifier(plan.primaryKey.name)
     const root = plan.root.table.qualified
     const pageQuery = `SELECT ${key}::text AS id FROM ${root}
@@ -98,7 +108,7 @@ export const run = (
             ...built.gone.map((id) => ({ index, id, json: null, lsn }))
           ]
           for (const sink of sinks) {
-            const report = yield* sink.write(writes)
+            const report = yield* intoNext ? sink.writeNextGeneration(writes) : sink.write(writes)
             if (report.rejected.length > 0 && plan.onError === "stop") {
               return yield* new DocumentsRejected({ index, rejected: report.rejected })
             }
@@ -134,6 +144,12 @@ export const run = (
         return documents
       })
     )
+    if (intoNext) {
+      // A next generation starts empty: nothing to sweep. Flushed, it replaces the serving one.
+      for (const sink of sinks) yield* sink.flush
+      for (const sink of sinks) yield* sink.swapGeneration(index, lsn)
+      return written
+    }
     // Documents older than the snapshot that it did not rewrite belong to roots gone since (after a
     // TRUNCATE or a lost slot); on a first backfill there are none.
     for (const sink of sinks) yield* sink.sweep(index, lsn)

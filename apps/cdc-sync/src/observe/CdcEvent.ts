@@ -62,6 +62,12 @@ export type CdcEvent = Data.TaggedEnum<{
   ErrorOccurred: { readonly message: string; readonly retrying: boolean }
   /** A TRUNCATE reached `index`: it is stale until backfilled again. */
   IndexStale: { readonly index: string; readonly reason: string }
+  /** A reindex of `index` began: a next generation is built while the current one keeps serving. */
+  ReindexStarted: { readonly index: string }
+  /** The next generation of `index` (`documents` from the snapshot at `lsn`) now serves in every sink. */
+  ReindexCompleted: { readonly index: string; readonly documents: number; readonly lsn: string }
+  /** A reindex of `index` failed; the previous generation keeps serving. */
+  ReindexFailed: { readonly index: string; readonly message: string }
 }>
 
 /** Constructors and matchers of `CdcEvent`. */

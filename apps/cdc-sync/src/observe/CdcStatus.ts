@@ -5,8 +5,8 @@
 import { Schema } from "effect"
 import type { CdcEvent } from "./CdcEvent.js"
 
-/** The state of one index. */
-export const IndexState = Schema.Literal("pending", "backfilling", "seeded", "stale")
+/** The state of one index; `reindexing` while a next generation is built (the current one serves). */
+export const IndexState = Schema.Literal("pending", "backfilling", "seeded", "stale", "reindexing")
 
 /** The schema of the status. */
 export const CdcStatus = Schema.Struct({
@@ -59,7 +59,10 @@ export const reduce = (status: CdcStatus, event: CdcEvent): CdcStatus => {
       return {
         ...status,
         phase: status.phase === "starting" ? "backfilling" : status.phase,
-        indexes: withIndex(event.index, "backfilling")
+        indexes: withIndex(
+          event.index,
+          status.indexes[event.index] === "reindexing" ? "reindexing" : "backfilling"
+        )
       }
     case "IndexSeeded":
     case "BackfillSkipped":
@@ -83,6 +86,17 @@ export const reduce = (status: CdcStatus, event: CdcEvent): CdcStatus => {
       }
     case "DocumentQuarantined":
       return { ...status, quarantined: status.quarantined + 1 }
+    case "ReindexStarted":
+      return { ...status, indexes: withIndex(event.index, "reindexing") }
+    case "ReindexCompleted":
+      return { ...status, indexes: withIndex(event.index, "seeded") }
+    case "ReindexFailed":
+      return {
+        ...status,
+        errors: status.errors + 1,
+        lastError: `reindex of "${event.index}" failed: ${event.message}`,
+        indexes: withIndex(event.index, "seeded")
+      }
     case "IndexStale":
       return { ...status, truncates: status.truncates + 1, indexes: withIndex(event.index, "stale") }
     case "SlotLag":

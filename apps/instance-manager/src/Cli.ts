@@ -9,6 +9,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { FetchHttpClient, HttpApiClient } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import { Config, Console, Data, Effect, Layer, type Redacted } from "effect"
+import * as AgentCommand from "./agent/AgentCommand.js"
 import * as ManagerConfig from "./config/ManagerConfig.js"
 import * as Api from "./http/Api.js"
 import * as Main from "./Main.js"
@@ -188,7 +189,7 @@ const drainAck = Command.make(
 
 /** The whole command line. */
 export const command = Command.make("converge-instances").pipe(
-  Command.withSubcommands([run, validateConfig, groups, instances, drainAck]),
+  Command.withSubcommands([run, validateConfig, groups, instances, drainAck, AgentCommand.command]),
   Command.withDescription(
     "Keeps instance groups at their desired size: health, drains, expiry, drift, leader-only"
   )

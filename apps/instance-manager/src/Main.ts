@@ -6,16 +6,17 @@
  * ```text
  *   config.yaml ─▶ ManagerConfig ─┐
  *   DATABASE_URL ─or─ embedded ─▶ PgClient ─▶ migrations ─▶ PgLeaderGate + Fence
- *   provider (simulated + its agents) ─────────────────────────┴─▶ InstanceManager ─▶ API + status servers
+ *   provider (simulated + its agents | process) ────────────────────────┴─▶ InstanceManager ─▶ API + status servers
  * ```
  */
 import { LeaderGate } from "@converge/core"
 import { StatusServer } from "@converge/http"
 import { PgDatabase, PgLeaderGate } from "@converge/pg"
-import { Console, Context, Data, Duration, Effect, Layer, SubscriptionRef } from "effect"
+import { Console, Context, Data, Deferred, Duration, Effect, Layer, SubscriptionRef } from "effect"
 import * as ManagerConfig from "./config/ManagerConfig.js"
 import * as ApiServer from "./http/ApiServer.js"
 import * as InstanceManager from "./InstanceManager.js"
+import * as ProcessProvider from "./provider/ProcessProvider.js"
 import { Provider } from "./provider/Provider.js"
 import * as SimulatedAgents from "./provider/SimulatedAgents.js"
 import * as SimulatedProvider from "./provider/SimulatedProvider.js"
@@ -46,37 +47,47 @@ export const run = (options: Options): Effect.Effect<never, StartFailed> =>
       Effect.mapError((error) => new StartFailed({ message: error.message }))
     )
     const provider = config.provider
-    if (provider.type !== "simulated") {
-      return yield* new StartFailed({
-        message: `The "${provider.type}" provider is not available in this version: use provider: { type: simulated }`
-      })
-    }
     const database = yield* Layer.build(
       PgDatabase.layerFromEnvOrEmbedded({ database: "converge_instances" })
     ).pipe(Effect.mapError(startFailed("Could not reach Postgres")))
     return yield* Effect.gen(function* () {
       yield* StateSchema.migrate.pipe(Effect.mapError(startFailed("Could not migrate the database")))
-      const simulation = yield* SimulatedProvider.make(provider)
+      // The process provider's agents report to the API, whose URL is known once it binds.
+      const apiUrl = yield* Deferred.make<string>()
+      const simulation = provider.type === "simulated" ? yield* SimulatedProvider.make(provider) : undefined
+      const processes =
+        provider.type === "process"
+          ? yield* ProcessProvider.make(provider, Deferred.await(apiUrl))
+          : undefined
+      const chosen = simulation?.provider ?? processes?.provider
+      if (chosen === undefined) return yield* new StartFailed({ message: "No provider configured" })
       const gate = yield* PgLeaderGate.makeFromClient({
         lockKey: config.leaderLockKey,
         name: "instance-manager"
       }).pipe(Effect.mapError(startFailed("Invalid leaderLockKey")))
       const manager = yield* InstanceManager.make(config).pipe(
-        Effect.provideService(Provider, simulation.provider),
+        Effect.provideService(Provider, chosen),
         Effect.provideService(LeaderGate.LeaderGate, gate),
         Effect.provideService(Fence.Fence, Fence.make(config.leaderLockKey)),
-        Effect.provideService(Notifier.Notifier, Notifier.logging),
+        Effect.provideService(
+          Notifier.Notifier,
+          processes === undefined
+            ? Notifier.logging
+            : Notifier.both(Notifier.logging, processes.drainNotifier)
+        ),
         Effect.mapError(startFailed("Could not start the manager"))
       )
       const shortestInterval = Math.min(
         60_000,
         ...config.groups.map((group) => Duration.toMillis(group.healthInterval))
       )
-      yield* SimulatedAgents.make({
-        controls: simulation.controls,
-        interval: Duration.millis(Math.max(100, shortestInterval / 2)),
-        report: manager.reportHealth
-      })
+      if (simulation !== undefined) {
+        yield* SimulatedAgents.make({
+          controls: simulation.controls,
+          interval: Duration.millis(Math.max(100, shortestInterval / 2)),
+          report: manager.reportHealth
+        })
+      }
       const servers = yield* Layer.build(
         Layer.merge(
           ApiServer.layer(manager, { host: options.host, port: options.port }),
@@ -90,11 +101,14 @@ export const run = (options: Options): Effect.Effect<never, StartFailed> =>
       ).pipe(Effect.mapError(startFailed("Could not start the HTTP servers")))
       const api = Context.get(servers, ApiServer.ApiServer)
       const status = Context.get(servers, StatusServer.StatusServer)
+      yield* Deferred.succeed(apiUrl, api.url)
       const leading = yield* SubscriptionRef.get(gate.isLeader)
       yield* Console.log(
         [
           "",
-          "converge-instances is running (simulated provider: an in-memory cloud, not real infrastructure):",
+          processes === undefined
+            ? "converge-instances is running (simulated provider: an in-memory cloud, not real infrastructure):"
+            : `converge-instances is running (process provider: local processes, state in ${processes.stateDir}):`,
           `  api      ${api.url}/v1/groups/<key>`,
           `  status   ${status.url}/status`,
           `  metrics  ${status.url}/metrics`,

@@ -6,7 +6,7 @@
  * ```text
  *   config.yaml ─▶ ManagerConfig ─┐
  *   DATABASE_URL ─or─ embedded ─▶ PgClient ─▶ migrations ─▶ PgLeaderGate + Fence
- *   provider (simulated + its agents | process) ────────────────────────┴─▶ InstanceManager ─▶ API + status servers
+ *   provider (simulated + its agents | process) ───────────────┴─▶ InstanceManager ─▶ API + status servers
  * ```
  */
 import { LeaderGate } from "@converge/core"

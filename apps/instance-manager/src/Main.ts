@@ -16,6 +16,7 @@ import { Console, Context, Data, Deferred, Duration, Effect, Layer, Subscription
 import * as ManagerConfig from "./config/ManagerConfig.js"
 import * as ApiServer from "./http/ApiServer.js"
 import * as InstanceManager from "./InstanceManager.js"
+import * as ManagerMetrics from "./ManagerMetrics.js"
 import * as ProcessProvider from "./provider/ProcessProvider.js"
 import { Provider } from "./provider/Provider.js"
 import * as SimulatedAgents from "./provider/SimulatedAgents.js"
@@ -66,17 +67,20 @@ export const run = (options: Options): Effect.Effect<never, StartFailed> =>
         name: "instance-manager"
       }).pipe(Effect.mapError(startFailed("Invalid leaderLockKey")))
       const manager = yield* InstanceManager.make(config).pipe(
-        Effect.provideService(Provider, chosen),
+        Effect.provideService(Provider, ManagerMetrics.meteredProvider(chosen)),
         Effect.provideService(LeaderGate.LeaderGate, gate),
         Effect.provideService(Fence.Fence, Fence.make(config.leaderLockKey)),
         Effect.provideService(
           Notifier.Notifier,
-          processes === undefined
-            ? Notifier.logging
-            : Notifier.both(Notifier.logging, processes.drainNotifier)
+          ManagerMetrics.meteredNotifier(
+            processes === undefined
+              ? Notifier.logging
+              : Notifier.both(Notifier.logging, processes.drainNotifier)
+          )
         ),
         Effect.mapError(startFailed("Could not start the manager"))
       )
+      yield* ManagerMetrics.track(manager.status)
       const shortestInterval = Math.min(
         60_000,
         ...config.groups.map((group) => Duration.toMillis(group.healthInterval))

@@ -23,6 +23,8 @@ export * as ApiServer from "./http/ApiServer.js"
 export * as InstanceManager from "./InstanceManager.js"
 /** `converge-instances run` composed: config, database, migrations, provider, leader gate, manager, servers. */
 export * as Main from "./Main.js"
+/** The `converge_instances_*` metrics: a metered provider and notifier, and gauges that follow the status. */
+export * as ManagerMetrics from "./ManagerMetrics.js"
 /** The status served at `/status`. */
 export * as ManagerStatus from "./ManagerStatus.js"
 /** The provider seam: create, delete, describe, list, termination notices; classified errors. */

@@ -109,6 +109,7 @@ const runOnce = (
     return yield* Effect.raceFirst(
       LivePipeline.run(stream, validated.plans, options.sinks, observer, {
         maxChanges: config.batch.maxChanges,
+        maxWait: Duration.millis(config.batch.maxWaitMs),
         maxRetryDelay: options.maxRetryDelay
       }),
       stream.failure

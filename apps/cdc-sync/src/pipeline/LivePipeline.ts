@@ -10,7 +10,7 @@
  *     ─▶ acknowledge the commit LSN of the last *final* part in the batch
  * ```
  *
- * A batch is what is queued when the loop looks, up to `maxChanges` changes. Documents are built
+ * A batch closes at `maxChanges` changes or `maxWait` after its first part (`Batcher`). Documents are built
  * from the current state after the batch's commits and tagged with the batch's highest commit
  * LSN. A whole-batch failure (sink down, source connection lost) retries the same batch with
  * backoff and acknowledges nothing until it succeeds. A TRUNCATE of a table an index reads marks
@@ -18,7 +18,7 @@
  */
 import type { Observer } from "@converge/core"
 import type { SqlClient, SqlError } from "@effect/sql"
-import { Chunk, Clock, type Duration, Effect, Queue, Schedule } from "effect"
+import { Clock, type Duration, Effect, Schedule } from "effect"
 import * as Backfill from "../backfill/Backfill.js"
 import * as Lsn from "../capture/Lsn.js"
 import type { ReplicationStream, TransactionPart } from "../capture/ReplicationStream.js"
@@ -27,11 +27,14 @@ import * as DocumentBuilder from "../documents/DocumentBuilder.js"
 import { CdcEvent } from "../observe/CdcEvent.js"
 import * as IndexPlan from "../schema/IndexPlan.js"
 import type { DocumentWrite, Sink, SinkUnavailable } from "../sinks/Sink.js"
+import * as Batcher from "./Batcher.js"
 
 /** How the loop batches and retries. */
 export interface Options {
   /** Most changes per batch (whole parts are never split). */
   readonly maxChanges: number
+  /** A batch closes this long after its first part even when smaller (`batch.max_wait_ms`). Default 50 ms. */
+  readonly maxWait?: Duration.DurationInput | undefined
   /** Longest pause between retries of a failed batch. Default 10 s. */
   readonly maxRetryDelay?: Duration.DurationInput | undefined
 }
@@ -158,19 +161,22 @@ export const run = (
         { discard: true }
       )
 
-    const nextBatch = Effect.gen(function* () {
-      const first = yield* Queue.take(stream.parts)
-      const batch = [first]
-      let count = first.changes.length
-      while (count < options.maxChanges) {
-        const [next] = Chunk.toReadonlyArray(yield* Queue.takeUpTo(stream.parts, 1))
-        if (next === undefined) break
-        batch.push(next)
-        count += next.changes.length
-      }
-      yield* observer.notify(CdcEvent.ChangesCaptured({ changes: count }))
-      return batch
-    })
+    const nextBatch = (batcher: Batcher.Batcher<TransactionPart>) =>
+      Effect.tap(batcher.next, (batch) =>
+        observer.notify(
+          CdcEvent.ChangesCaptured({ changes: batch.reduce((count, part) => count + part.changes.length, 0) })
+        )
+      )
 
-    return yield* Effect.forever(Effect.flatMap(nextBatch, (batch) => reportAndRetry(process(batch))))
+    return yield* Effect.scoped(
+      Effect.flatMap(
+        Batcher.make(stream.parts, {
+          maxWeight: options.maxChanges,
+          maxWait: options.maxWait ?? "50 millis",
+          weight: (part) => part.changes.length
+        }),
+        (batcher) =>
+          Effect.forever(Effect.flatMap(nextBatch(batcher), (batch) => reportAndRetry(process(batch))))
+      )
+    )
   })

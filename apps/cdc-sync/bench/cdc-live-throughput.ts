@@ -1,0 +1,169 @@
+/**
+ * Live throughput: row changes per second end to end into the postgres sink (source → slot →
+ * `ReplicationStream` → `LivePipeline` → sink written and flushed → slot acknowledged), for
+ * root-only documents and documents with one `has_many` relation, committed in bulk
+ * transactions (~1 000 changes each) and one row per transaction; side by side with
+ * `pg_recvlogical` (pgoutput, proto_version 1, the same publication) decoding the same WAL.
+ *
+ * Per case: a fresh source database with a publication, two fresh pgoutput slots (ours and the
+ * anchor's), then N changes written (not timed). Then each consumer drains its own slot:
+ * pg_recvlogical up to the WAL position after the workload (`--endpos`; timed from its verbose
+ * "starting log streaming", leaving process start and connection out), then our daemon from the
+ * start of live capture until every change was flushed into the sink and acknowledged, then
+ * pg_recvlogical again on a third slot; the faster pg_recvlogical run is the anchor. The sink is a database
+ * of its own on the same server.
+ *
+ *   node --import tsx --expose-gc bench/cdc-live-throughput.ts            200 k bulk / 100 k row-by-row changes per case
+ *   node --import tsx --expose-gc bench/cdc-live-throughput.ts --quick    20 k bulk / 10 k row-by-row changes per case
+ */
+import { type Case, isQuick, printTable, type Result, ratioOf, writeResult } from "@converge/bench"
+import { Effect, Logger, LogLevel } from "effect"
+import * as BenchServer from "./support/BenchServer.js"
+import * as OurPipeline from "./support/OurPipeline.js"
+import * as Shapes from "./support/Shapes.js"
+import * as Slots from "./support/Slots.js"
+
+const quick = isQuick()
+const bulkChanges = quick ? 20_000 : 200_000
+const rowByRowChanges = quick ? 10_000 : 100_000
+const bulkTransactionChanges = 1_000
+const goalRatio = 0.3
+const only = process.env.BENCH_ONLY
+
+interface LiveCase extends Case {
+  readonly shape: Shapes.Shape["name"]
+  readonly commits: "bulk" | "row by row"
+  readonly changes: number
+  readonly documents: number
+  readonly oursSeconds: number
+  readonly oursBatches: number
+  /** The share of our time spent writing to and flushing the sink. */
+  readonly oursSinkShare: number
+  readonly oursDocumentsPerSecond: number
+  readonly anchorSeconds: number
+  readonly anchorRunsSeconds: ReadonlyArray<number>
+}
+
+const measure = (server: BenchServer.BenchServer, shape: Shapes.Shape, commits: Shapes.Commits) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const sourceUrl = yield* server.freshDatabase("live")
+      const sinkUrl = yield* server.freshDatabase("sink")
+      const changes = commits._tag === "Bulk" ? bulkChanges : rowByRowChanges
+      const documents = Math.floor(changes / shape.changesPerDocument)
+      const prepared = yield* Effect.gen(function* () {
+        yield* Shapes.prepareSource(shape)
+        yield* Slots.create("bench_ours")
+        yield* Slots.create("bench_anchor")
+        yield* Slots.create("bench_anchor_after")
+        yield* Shapes.write(shape, 1, documents, commits)
+        return { endLsn: yield* Slots.currentLsn }
+      }).pipe(Effect.provide(BenchServer.clientLayer(sourceUrl, 2)))
+      const written = documents * shape.changesPerDocument
+
+      const anchorBefore = yield* Slots.drainWithRecvlogical(sourceUrl, "bench_anchor", prepared.endLsn)
+
+      const config = yield* Shapes.config(shape, "bench_ours", process.env.BENCH_EXTRA ?? "")
+      const sink = yield* OurPipeline.postgresSink(sinkUrl, "search")
+      const running = yield* OurPipeline.start(config, sourceUrl, sink)
+      const liveStarted = yield* running.liveStarted
+      const drained = yield* running.awaitChanges(written)
+      const totals = yield* running.totals
+      const oursSeconds = (drained - liveStarted) / 1000
+      yield* running.stop
+      // Again after ours, on a slot of its own: the faster of the two runs is the anchor.
+      const anchorAfter = yield* Slots.drainWithRecvlogical(sourceUrl, "bench_anchor_after", prepared.endLsn)
+      const anchorSeconds = Math.min(anchorBefore.seconds, anchorAfter.seconds)
+
+      const ours = written / oursSeconds
+      const anchor = written / anchorSeconds
+      const measured: LiveCase = {
+        name: `${shape.name} / ${commits._tag === "Bulk" ? "bulk" : "row by row"}`,
+        shape: shape.name,
+        commits: commits._tag === "Bulk" ? "bulk" : "row by row",
+        changes: written,
+        documents,
+        ours,
+        anchor,
+        ratio: ratioOf(ours, anchor, true),
+        oursSeconds,
+        oursBatches: totals.batches,
+        oursSinkShare: totals.sinkMillis / 1000 / oursSeconds,
+        oursDocumentsPerSecond: documents / oursSeconds,
+        anchorSeconds,
+        anchorRunsSeconds: [anchorBefore.seconds, anchorAfter.seconds]
+      }
+      console.error(
+        `  ${measured.name}: ours ${ours.toFixed(0)} changes/s (${oursSeconds.toFixed(2)} s, ${totals.batches} batches, ${(measured.oursSinkShare * 100).toFixed(0)}% in the sink), pg_recvlogical ${anchor.toFixed(0)} changes/s (${anchorSeconds.toFixed(2)} s)`
+      )
+      return measured
+    })
+  )
+
+const program = Effect.scoped(
+  Effect.gen(function* () {
+    const server = yield* BenchServer.make()
+    const machine = yield* Effect.scoped(
+      Effect.flatMap(server.freshDatabase("probe"), (url) =>
+        Effect.provide(BenchServer.probe, BenchServer.clientLayer(url, 1))
+      )
+    )
+    const recvlogicalVersion = BenchServer.toolVersion("pg_recvlogical")
+    const cases: Array<LiveCase> = []
+    for (const shape of [Shapes.rootOnly, Shapes.hasMany]) {
+      if (only !== undefined && !only.startsWith(shape.name)) continue
+      cases.push(yield* measure(server, shape, { _tag: "Bulk", changes: bulkTransactionChanges }))
+      if (only !== undefined && !only.endsWith("row")) continue
+      cases.push(yield* measure(server, shape, { _tag: "RowByRow" }))
+    }
+    const rootOnly = cases.filter((row) => row.shape === "root-only")
+    const worst = cases.reduce((a, b) => (b.ratio < a.ratio ? b : a))
+    const worstRootOnly = rootOnly.reduce((a, b) => (b.ratio < a.ratio ? b : a))
+    const result: Result = {
+      name: "cdc-live-throughput",
+      metric:
+        "row changes per second, end to end into the postgres sink (flushed and acknowledged), worst case",
+      unit: "changes/s",
+      ours: worst.ours,
+      anchor: worst.anchor,
+      anchorName: `pg_recvlogical (pgoutput, proto_version 1) on the same WAL, same run: ${recvlogicalVersion} against Postgres ${machine.serverVersion}`,
+      ratio: worst.ratio,
+      higherIsBetter: true,
+      worstCase: worst.name,
+      goalRatio,
+      goal: `ratio >= ${goalRatio} root-only`,
+      goalMet: worstRootOnly.ratio >= goalRatio,
+      server: server.source,
+      machine,
+      settings: {
+        bulkTransactionChanges,
+        sink: "postgres (a database of its own on the same server)",
+        batch: "defaults (max_changes 256, queue_capacity 1024)",
+        anchorTiming:
+          'the faster of two pg_recvlogical runs (before and after ours, a slot each), each from its verbose "starting log streaming" line to its exit (--endpos: the WAL position after the workload)',
+        oursTiming: "from LiveStarted to the BatchCommitted event that completes the workload"
+      },
+      cases,
+      quick,
+      date: new Date().toISOString()
+    }
+    printTable(
+      ["case", "changes", "ours changes/s", "ours docs/s", "pg_recvlogical changes/s", "ratio"],
+      cases.map((row) => [
+        row.name,
+        String(row.changes),
+        row.ours.toFixed(0),
+        row.oursDocumentsPerSecond.toFixed(0),
+        row.anchor.toFixed(0),
+        row.ratio.toFixed(3)
+      ])
+    )
+    console.log(`goal: ratio >= ${goalRatio} root-only: ${result.goalMet ? "met" : "MISSED"}`)
+    console.log(`wrote ${writeResult(import.meta.url, result)}`)
+  })
+)
+
+Effect.runPromise(program.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))).catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})

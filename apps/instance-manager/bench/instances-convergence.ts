@@ -6,12 +6,23 @@
  *   node --import tsx --expose-gc bench/instances-convergence.ts            1 000 groups (≈ 9 min)
  *   node --import tsx --expose-gc bench/instances-convergence.ts --quick    20 groups
  *
- * Anchor: the lower bound the API bucket allows for the creates alone,
- * `(creates − burst) / rate + create latency`. Ours: the time from the manager's start (leader
- * already elected) until every instance exists in the simulated cloud and in the database. The
- * manager also spends API tokens on one `list` per group when it takes leadership (the rebuild
- * from the provider), which the bound does not count; the provider calls are reported. Also
- * reported: reconcile passes per second of wall time.
+ * Anchor: the lower bound the API bucket allows for the calls the manager must make,
+ * `(creates + lists − burst) / rate + create latency`. The lists are the rebuild's: on taking
+ * leadership the manager asks the provider for each group's instances (`InitialReconcile`), one
+ * `list` call — one API token — per group, before it may create anything in that group, because
+ * the provider is the truth about what exists (an instance created by a leader that died before
+ * recording the answer, or one made outside the manager, must be adopted, not duplicated). The
+ * simulated cloud, like the issue's "100 burst / 20 per s API bucket", charges lists and creates
+ * to the same bucket, so these tokens are not available to creates. The creates-only bound
+ * `(creates − burst) / rate + create latency` (the issue's wording) is printed next to it with
+ * its own ratio, so the cost of the rebuild stays visible: 20 × 10 → 1 s of 6.05 s; 1 000 × 10 →
+ * 50 s of 545 s. (With a provider whose list is one paginated call for all groups, or whose
+ * describe calls are throttled apart from creates, as EC2's are, the two bounds coincide.)
+ *
+ * Ours: the time from the manager's start (leader already elected) until every instance exists
+ * in the simulated cloud and in the database (polled every 25 ms). Also reported: when the first
+ * and the last create completed in the cloud (no polling error), the provider calls, and
+ * reconcile passes per second of wall time.
  */
 import { isQuick, printTable, type Result, ratioOf, writeResult } from "@converge/bench"
 import { LeaderGate, Metrics } from "@converge/core"
@@ -83,7 +94,9 @@ const program = Effect.gen(function* () {
   )
 
   const creates = groups * perGroup
+  const startedAt = Date.now()
   const started = performance.now()
+  let lastProgress = started
   const manager = yield* run(
     InstanceManager.make(config).pipe(
       Effect.provideService(Provider, simulation.provider),
@@ -92,6 +105,7 @@ const program = Effect.gen(function* () {
       Effect.provideService(Notifier.Notifier, Notifier.logging)
     )
   )
+  const madeSeconds = (performance.now() - started) / 1000
   const converged = run(
     Effect.gen(function* () {
       const inCloud = (yield* simulation.controls.instances).length
@@ -99,11 +113,14 @@ const program = Effect.gen(function* () {
       const [row] = yield* sql<{
         readonly live: number
       }>`SELECT count(*)::int AS live FROM im_instances WHERE state <> 'deleted' AND provider_id IS NOT NULL`
-      if (quick === false && inCloud % 1000 === 0) console.log(`  ${inCloud} / ${creates} created`)
+      if (quick === false && performance.now() - lastProgress >= 10_000) {
+        lastProgress = performance.now()
+        console.log(`  ${((lastProgress - started) / 1000).toFixed(0)} s: ${inCloud} / ${creates} created`)
+      }
       return inCloud >= creates && (row?.live ?? 0) >= creates
     })
   )
-  yield* Effect.repeat(converged, { until: (done) => done, schedule: Schedule.spaced("100 millis") })
+  yield* Effect.repeat(converged, { until: (done) => done, schedule: Schedule.spaced("25 millis") })
   const seconds = (performance.now() - started) / 1000
 
   const passesWith = (result: string) =>
@@ -117,17 +134,38 @@ const program = Effect.gen(function* () {
   for (const result of ["success", "requeue_after", "error", "terminal"])
     passes += Number((yield* passesWith(result)).count)
   const calls = yield* simulation.controls.calls
-  const lowerBound = Math.max(0, creates - burst) / perSecond + createLatencyMs / 1000
+  const createdTimes = (yield* simulation.controls.instances).map((instance) => instance.createdAt)
+  const firstCreate = (Math.min(...createdTimes) - startedAt) / 1000
+  const lastCreate = (Math.max(...createdTimes) - startedAt) / 1000
+  // One rebuild list per group on taking leadership (see the header), then the creates.
+  const lists = groups
+  const lowerBound = Math.max(0, creates + lists - burst) / perSecond + createLatencyMs / 1000
+  const createsOnlyBound = Math.max(0, creates - burst) / perSecond + createLatencyMs / 1000
   const ratio = ratioOf(seconds, lowerBound, false)
+  const createsOnlyRatio = ratioOf(seconds, createsOnlyBound, false)
   const status = yield* manager.status.get
   printTable(
-    ["case", "ours (s)", "lower bound (s)", "ratio", "passes/s (wall)", "API calls", "errors"],
+    [
+      "case",
+      "ours (s)",
+      "start-up / first / last create (s)",
+      "bound (s)",
+      "ratio",
+      "creates-only bound (s)",
+      "ratio",
+      "passes/s (wall)",
+      "API calls",
+      "errors"
+    ],
     [
       [
         `${groups} groups × ${perGroup}`,
         seconds.toFixed(2),
+        `${madeSeconds.toFixed(2)} / ${firstCreate.toFixed(2)} / ${lastCreate.toFixed(2)}`,
         lowerBound.toFixed(2),
         ratio.toFixed(3),
+        createsOnlyBound.toFixed(2),
+        createsOnlyRatio.toFixed(3),
         (Number(passes) / seconds).toFixed(1),
         `${calls.create} create, ${calls.list} list, ${calls.describe} describe`,
         String(status.errorsTotal)
@@ -139,6 +177,11 @@ const program = Effect.gen(function* () {
     ours: seconds,
     anchor: lowerBound,
     ratio,
+    createsOnlyBound,
+    createsOnlyRatio,
+    startUpSeconds: madeSeconds,
+    firstCreateSeconds: firstCreate,
+    lastCreateSeconds: lastCreate,
     passesPerSecond: Number(passes) / seconds,
     providerCalls: calls,
     errors: status.errorsTotal
@@ -149,7 +192,7 @@ const program = Effect.gen(function* () {
     unit: "s",
     ours: seconds,
     anchor: lowerBound,
-    anchorName: `lower bound of the API bucket (${burst} burst, ${perSecond}/s) for ${creates} creates + ${createLatencyMs} ms latency`,
+    anchorName: `lower bound of the API bucket (${burst} burst, ${perSecond}/s) for ${creates} creates + ${lists} rebuild lists + ${createLatencyMs} ms latency`,
     ratio,
     higherIsBetter: false,
     cases: [caseResult],

@@ -7,7 +7,7 @@
  *   config groups ──upsert──▶ im_groups ◀── setDesired / deleteGroup
  *   API: health, disconnect, drain-ack, notice ──fact + event──▶ im_instances / im_events ─┐
  *   provider termination notices ─────────────────────────────────────────────────────────┤ enqueue(group)
- *   leadership acquired ──InitialReconcile for every group (new term)─────────────────────┤
+ *   leadership acquired ──every group (its first pass in the term rebuilds: InitialReconcile)┤
  *                                                                                          ▼
  *                     Controller(concurrency, retry = create policy, while leader) ──▶ GroupReconciler pass
  * ```
@@ -228,22 +228,12 @@ export const make = (
           yield* enqueueEvent(type, instance.tenant, instance.groupKey, instanceId, cause)
         })
 
+    // Every group gets a pass; its first pass in the new term stores and handles its
+    // `InitialReconcile` (the rebuild from the provider) before acting (see `GroupReconciler`).
     const acquire = Effect.gen(function* () {
       const term = yield* gate.term
       yield* status.update((current) => ({ ...current, leader: true, term }))
-      const createdAt = yield* now()
       for (const group of yield* GroupStore.list) {
-        yield* EventStore.enqueueWaiting(
-          {
-            type: "InitialReconcile",
-            tenant: group.tenant,
-            group: group.key,
-            cause: "leadership acquired",
-            term,
-            createdAt
-          },
-          config.eventQueueCapacity
-        )
         yield* controller.enqueue(GroupKey.make(group.tenant, group.key))
       }
     })

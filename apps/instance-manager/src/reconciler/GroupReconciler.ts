@@ -171,11 +171,49 @@ const act = (context: PassContext): Effect.Effect<boolean, PassError, PassServic
     return breakerOpen
   })
 
-/** Builds the reconcile function of the group controller. */
+/** How soon a pass that could not store its group's rebuild event (queue full) is retried. */
+const rebuildRetryMillis = 1_000
+
+/**
+ * Builds the reconcile function of the group controller.
+ *
+ * The first pass of a group in a leadership term starts by storing the group's `InitialReconcile`
+ * event (the rebuild from the provider) and handles it before acting, so no pass of a new leader
+ * decides on the previous leader's view of the cloud — whichever way the key got queued (the
+ * leadership change, the controller's start-up resync, an API call). Per-key exclusivity of the
+ * controller makes that one event per group and term.
+ */
 export const make = (
   settings: Settings,
   status: Status.Status<ManagerStatus.ManagerStatus, typeof ManagerStatus.ManagerStatus.Encoded>
 ) => {
+  const rebuiltInTerm = new Map<GroupKey.GroupKey, number>()
+  /** Stores the group's rebuild event on its first pass in this term; `true` when it could not yet. */
+  const startRebuild = (context: PassContext, key: GroupKey.GroupKey) =>
+    Effect.gen(function* () {
+      if (rebuiltInTerm.get(key) === context.term) return false
+      const stored = yield* EventStore.enqueue(
+        {
+          type: "InitialReconcile",
+          tenant: context.group.tenant,
+          group: context.group.key,
+          cause: "leadership acquired",
+          term: context.term,
+          createdAt: context.now
+        },
+        settings.eventQueueCapacity
+      ).pipe(
+        Effect.as(true),
+        Effect.catchTag("EventQueueFull", () =>
+          Effect.as(
+            status.update((current) => ({ ...current, queue: { ...current.queue, full: true } })),
+            false
+          )
+        )
+      )
+      if (stored) rebuiltInTerm.set(key, context.term)
+      return !stored
+    })
   const reconcile = (key: GroupKey.GroupKey): Effect.Effect<Outcome.Outcome, PassError, PassServices> =>
     Effect.gen(function* () {
       const gate = yield* LeaderGate.LeaderGate
@@ -187,6 +225,7 @@ export const make = (
       const context: PassContext = { group: found.value, term, now, settings }
       const group = found.value
 
+      const rebuildPending = yield* startRebuild(context, key)
       yield* scheduleHealthChecks(context, yield* InstanceStore.listLive(tenant, groupName))
       const tally = yield* EventHandling.handleDue(context)
       yield* status.update((current) => ManagerStatus.withEvents(current, tally))
@@ -226,9 +265,13 @@ export const make = (
         Option.getOrUndefined(Option.map(nextEvent, (date) => date.getTime())),
         now.getTime()
       )
-      if (wakeup === undefined)
+      // The rebuild event could not be stored (the queue was full): try again soon.
+      const latest = rebuildPending
+        ? Math.min(wakeup ?? Infinity, now.getTime() + rebuildRetryMillis)
+        : wakeup
+      if (latest === undefined)
         return group.deletedAt !== null && instances.length === 0 ? Outcome.done : Outcome.awaitChange
-      return Outcome.requeueAfter(Duration.millis(Math.max(0, wakeup - now.getTime())))
+      return Outcome.requeueAfter(Duration.millis(Math.max(0, latest - now.getTime())))
     }).pipe(Effect.annotateLogs("group", key))
   return { reconcile }
 }

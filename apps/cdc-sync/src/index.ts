@@ -37,12 +37,16 @@ export * as Catalog from "./schema/Catalog.js"
 export * as IndexPlan from "./schema/IndexPlan.js"
 /** Resolving a configured index into an `IndexPlan`, collecting every problem. */
 export * as Resolve from "./schema/Resolve.js"
+/** The opensearch sink: generations behind an alias, capped _bulk writes versioned by LSN, item rejections. */
+export * as OpenSearchSink from "./sinks/OpenSearchSink.js"
 /** The postgres sink: a table per index with a generated, GIN-indexed tsvector; LSN-guarded upserts and tombstones. */
 export * as PostgresSink from "./sinks/PostgresSink.js"
 /** The sink contract: batched writes tagged with LSNs, per-document rejections, flush, seeded markers. */
 export * as Sink from "./sinks/Sink.js"
 /** The stdout sink: JSON lines written out on flush. */
 export * as StdoutSink from "./sinks/StdoutSink.js"
+/** The webhook sink: JSON batches with an idempotency key, bounded retries, receiver rejections. */
+export * as WebhookSink from "./sinks/WebhookSink.js"
 /** Creating or extending the publication to cover every table the indexes read. */
 export * as Publication from "./source/Publication.js"
 /** The replication slot: created with pgoutput before the snapshot; `SlotLost` when its WAL is gone. */

@@ -1,13 +1,14 @@
 /**
  * The composition root of `converge-cdc run`: reads the configuration, builds the sinks it names
- * (each `postgres` sink on a pool of its own), folds events into the `/status` handle, serves
+ * (each `postgres` and `webhook` sink on a pool of its own), folds events into the `/status` handle, serves
  * `/status`, `/metrics`, `/healthz` and `/readyz` (ready once live), serves `POST /reindex` on
  * the admin bind, and runs the daemon.
  */
 import { Observer, Status } from "@converge/core"
 import { StatusServer } from "@converge/http"
 import { PgDatabase } from "@converge/pg"
-import { Data, Effect, Layer, type Scope } from "effect"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Data, Duration, Effect, Layer, type Scope } from "effect"
 import * as AdminServer from "./admin/AdminServer.js"
 import type { CdcConfig } from "./config/CdcConfig.js"
 import * as ConfigFile from "./config/ConfigFile.js"
@@ -16,9 +17,11 @@ import type { CdcEvent } from "./observe/CdcEvent.js"
 import * as CdcMetrics from "./observe/CdcMetrics.js"
 import * as CdcStatus from "./observe/CdcStatus.js"
 import * as Reindexer from "./reindex/Reindexer.js"
+import * as OpenSearchSink from "./sinks/OpenSearchSink.js"
 import * as PostgresSink from "./sinks/PostgresSink.js"
 import type { Sink } from "./sinks/Sink.js"
 import * as StdoutSink from "./sinks/StdoutSink.js"
+import * as WebhookSink from "./sinks/WebhookSink.js"
 
 /** Neither `source.url` nor `DATABASE_URL` says where the source database is. */
 export class SourceUrlMissing extends Data.TaggedError("SourceUrlMissing")<{ readonly file: string }> {
@@ -49,6 +52,41 @@ export const sinksOf = (config: CdcConfig, url: string) =>
     Object.entries(config.sinks),
     ([name, sink]): Effect.Effect<Sink, PgDatabase.ConnectError, Scope.Scope> => {
       if (sink.type === "stdout") return StdoutSink.make({ name, pretty: sink.pretty })
+      if (sink.type === "opensearch") {
+        return OpenSearchSink.make({
+          name,
+          nodes: sink.nodes,
+          auth: sink.auth,
+          indexPrefix: sink.indexPrefix,
+          maxBulkDocuments: sink.maxBulkDocuments,
+          maxBulkBytes: sink.maxBulkBytes,
+          refreshInterval: sink.refreshInterval,
+          gcDeletes: sink.gcDeletes,
+          requestTimeoutMillis: sink.requestTimeoutMs
+        })
+      }
+      if (sink.type === "webhook") {
+        // Its seeded markers and dead letters live in the source database.
+        return Effect.flatMap(
+          Layer.build(
+            Layer.merge(
+              PgDatabase.layer({ url, applicationName: `converge-cdc-sink-${name}` }),
+              NodeHttpClient.layerUndici
+            )
+          ),
+          (context) =>
+            WebhookSink.make({
+              name,
+              url: sink.url,
+              headers: sink.headers,
+              timeout: Duration.millis(sink.timeoutMs),
+              maxBatch: sink.maxBatch,
+              attempts: sink.attempts,
+              retryDelay: Duration.millis(sink.retryDelayMs),
+              stateSchema: sink.stateSchema
+            }).pipe(Effect.provide(context))
+        )
+      }
       return Effect.flatMap(
         Layer.build(PgDatabase.layer({ url: sink.url ?? url, applicationName: `converge-cdc-sink-${name}` })),
         (context) =>

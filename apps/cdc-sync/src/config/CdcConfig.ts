@@ -235,8 +235,59 @@ export const PostgresSink = Schema.Struct({
   )
 })
 
+/** Batches of writes POSTed as JSON to `url`, with an `Idempotency-Key` and bounded retries. */
+export const WebhookSink = Schema.Struct({
+  type: Schema.Literal("webhook"),
+  url: Schema.String.pipe(
+    Schema.pattern(/^https?:\/\/\S+$/, { message: () => "expected an http:// or https:// URL" })
+  ),
+  /** Extra request headers, e.g. `authorization`. */
+  headers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), {
+    default: () => ({})
+  }),
+  timeoutMs: Schema.optionalWith(PositiveInt, { default: () => 10_000 }).pipe(Schema.fromKey("timeout_ms")),
+  maxBatch: Schema.optionalWith(PositiveInt, { default: () => 500 }).pipe(Schema.fromKey("max_batch")),
+  /** Attempts per request (connection refused, timeout, 5xx, 429) before the batch counts as failed. */
+  attempts: Schema.optionalWith(PositiveInt, { default: () => 5 }),
+  retryDelayMs: Schema.optionalWith(PositiveInt, { default: () => 200 }).pipe(
+    Schema.fromKey("retry_delay_ms")
+  ),
+  /** Schema in the source database for the sink's seeded markers and dead letters. */
+  stateSchema: Schema.optionalWith(Identifier, { default: () => "converge_cdc" }).pipe(
+    Schema.fromKey("state_schema")
+  )
+})
+
+/** An OpenSearch cluster: index generations behind an alias per index, bulk writes versioned by LSN. */
+export const OpenSearchSink = Schema.Struct({
+  type: Schema.Literal("opensearch"),
+  nodes: Schema.NonEmptyArray(
+    Schema.String.pipe(
+      Schema.pattern(/^https?:\/\/\S+$/, { message: () => "expected an http:// or https:// URL" })
+    )
+  ),
+  auth: Schema.optional(Schema.Struct({ username: Schema.String, password: Schema.String })),
+  /** Prepended to every index, alias and state index name. */
+  indexPrefix: Schema.optionalWith(Schema.String, { default: () => "" }).pipe(Schema.fromKey("index_prefix")),
+  maxBulkDocuments: Schema.optionalWith(PositiveInt, { default: () => 1000 }).pipe(
+    Schema.fromKey("max_bulk_documents")
+  ),
+  maxBulkBytes: Schema.optionalWith(PositiveInt, { default: () => 10 * 1024 * 1024 }).pipe(
+    Schema.fromKey("max_bulk_bytes")
+  ),
+  /** The refresh interval restored once an index is seeded. */
+  refreshInterval: Schema.optionalWith(Schema.String, { default: () => "1s" }).pipe(
+    Schema.fromKey("refresh_interval")
+  ),
+  /** How long OpenSearch remembers versioned deletes (`index.gc_deletes`). */
+  gcDeletes: Schema.optionalWith(Schema.String, { default: () => "1h" }).pipe(Schema.fromKey("gc_deletes")),
+  requestTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 30_000 }).pipe(
+    Schema.fromKey("request_timeout_ms")
+  )
+})
+
 /** One sink, selected by `type`. */
-export const Sink = Schema.Union(StdoutSink, PostgresSink)
+export const Sink = Schema.Union(StdoutSink, PostgresSink, WebhookSink, OpenSearchSink)
 /** One sink. */
 export type Sink = typeof Sink.Type
 

@@ -31,6 +31,10 @@ export interface Options {
   readonly skipBackfill?: boolean | undefined
   /** Root rows per backfill page. */
   readonly backfillPageSize?: number | undefined
+  /** Backfill only these indexes (`converge-cdc backfill --index`); default every index. */
+  readonly only?: ReadonlyArray<string> | undefined
+  /** Backfill the indexes even when seeded (`converge-cdc backfill --force`). */
+  readonly force?: boolean | undefined
 }
 
 /** Why the start failed. */
@@ -102,7 +106,9 @@ export const prepare = (
     )
     for (const plan of validated.plans) {
       const seeded = yield* Effect.forEach(sinks, (sink) => sink.isSeeded(plan.name))
-      if (options.skipBackfill === true || seeded.every(Boolean)) {
+      const chosen = options.only === undefined || options.only.includes(plan.name)
+      const wanted = chosen && (options.force === true || !seeded.every(Boolean))
+      if (options.skipBackfill === true || !wanted) {
         yield* observer.notify(CdcEvent.BackfillSkipped({ index: plan.name }))
         continue
       }

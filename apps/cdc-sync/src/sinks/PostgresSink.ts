@@ -32,7 +32,9 @@
  * that moment and then reads the new table; it never sees `NAME` missing or empty. A live write
  * racing the swap into `NAME__next` fails (the table is gone) and the pipeline retries the batch
  * into the new `NAME`. `ensureIndexes` drops a `NAME__next` that no reindex of this process owns
- * (a crash left it half-built).
+ * (a crash left it half-built); should that hit a reindex running in another process (a one-shot
+ * `converge-cdc backfill` beside the daemon), that reindex fails and its live writes go on into
+ * the serving table alone.
  *
  * The schema also holds `_converge_seeded` (index → snapshot LSN of its completed backfill) and
  * `_converge_dead_letters` (rejected documents with their reason, under `on_error: dead_letter`).
@@ -179,7 +181,15 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
         Effect.gen(function* () {
           const rejected = yield* writeTable(index, index, rows)
           if (!building.has(index)) return rejected
-          const rejectedNext = yield* writeTable(index, nextName(index), rows)
+          const rejectedNext = yield* writeTable(index, nextName(index), rows).pipe(
+            // The next table is gone: swapped in meanwhile, or dropped by another process's start.
+            // Stop dual-writing; the pipeline's retry then writes the serving table alone.
+            Effect.tapError((error) =>
+              SqlState.sqlState(error.cause) === "42P01"
+                ? Effect.sync(() => building.delete(index))
+                : Effect.void
+            )
+          )
           const seen = new Set(rejected.map((rejection) => rejection.id))
           return [...rejected, ...rejectedNext.filter((rejection) => !seen.has(rejection.id))]
         })

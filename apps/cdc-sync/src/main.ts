@@ -13,7 +13,7 @@ import * as AdminServer from "./admin/AdminServer.js"
 import type { CdcConfig } from "./config/CdcConfig.js"
 import * as ConfigFile from "./config/ConfigFile.js"
 import * as Daemon from "./Daemon.js"
-import type { CdcEvent } from "./observe/CdcEvent.js"
+import { CdcEvent } from "./observe/CdcEvent.js"
 import * as CdcMetrics from "./observe/CdcMetrics.js"
 import * as CdcStatus from "./observe/CdcStatus.js"
 import * as Reindexer from "./reindex/Reindexer.js"
@@ -130,8 +130,18 @@ export const run = (options: RunOptions) =>
     // Reindexes run beside live capture, on the same sinks (which then write both generations).
     const reindexer = yield* Reindexer.make(config, sinks, observer).pipe(Effect.provide(source))
     const [adminHost = "127.0.0.1", adminPort = "9465"] = config.server.adminBind.split(":")
+    // The sync does not depend on the admin server: a taken admin port is reported, not fatal.
     yield* Layer.build(
       AdminServer.layer({ host: adminHost, port: options.adminPort ?? Number(adminPort), reindexer })
+    ).pipe(
+      Effect.catchAll((error) =>
+        observer.notify(
+          CdcEvent.ErrorOccurred({
+            message: `admin server: cannot listen on ${adminHost}:${options.adminPort ?? adminPort} (${String(error.cause)}); POST /reindex is unavailable: set server.admin_bind to a free address or pass --admin-port`,
+            retrying: false
+          })
+        )
+      )
     )
     return yield* Daemon.run(config, { url, sinks, observer, skipBackfill: options.skipBackfill }).pipe(
       Effect.provide(source)

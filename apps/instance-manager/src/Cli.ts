@@ -1,6 +1,7 @@
 /**
  * The `converge-instances` command line (`@effect/cli`): `run`, `validate-config`, `groups list`,
- * `groups set`, `instances list` and `drain-ack`, each with `--help`. `groups set` and
+ * `groups set`, `instances list`, `drain-ack` and `agent` (the sample instance agent), each with
+ * `--help`. `groups set` and
  * `drain-ack` go through a running manager's API (`--api-url`); the listings read the database
  * (`--database-url` / `DATABASE_URL`). Bad input is a message on stderr and exit code 1.
  */

@@ -1,5 +1,7 @@
 /** The config file: YAML decoded with Schema; errors name the file, the path and the fix. */
 
+/** The sample instance agent: health reports, drain acks on SIGUSR2, clean stop on SIGTERM. */
+export * as Agent from "./agent/Agent.js"
 /** The `converge-instances` command line. */
 export * as Cli from "./Cli.js"
 /** Durations in config files: seconds or `500ms`, `30s`, `5m`, `2h`, `1d`. */
@@ -27,6 +29,8 @@ export * as Main from "./Main.js"
 export * as ManagerMetrics from "./ManagerMetrics.js"
 /** The status served at `/status`. */
 export * as ManagerStatus from "./ManagerStatus.js"
+/** The `process` provider: instances are real local processes (state dir, SIGTERM then SIGKILL). */
+export * as ProcessProvider from "./provider/ProcessProvider.js"
 /** The provider seam: create, delete, describe, list, termination notices; classified errors. */
 export * as Provider from "./provider/Provider.js"
 /** Simulated agents that report health for running simulated instances. */

@@ -1,9 +1,9 @@
 /**
  * The `converge-instances` command line (`@effect/cli`): `run`, `validate-config`, `groups list`,
  * `groups set`, `instances list`, `drain-ack` and `agent` (the sample instance agent), each with
- * `--help`. `groups set` and
- * `drain-ack` go through a running manager's API (`--api-url`); the listings read the database
- * (`--database-url` / `DATABASE_URL`). Bad input is a message on stderr and exit code 1.
+ * `--help`. `groups set` and `drain-ack` go through a running manager's API (`--api-url`); the
+ * listings read the database (`--database-url` / `DATABASE_URL`). Bad input is a message on
+ * stderr and exit code 1.
  */
 import { PgDatabase } from "@converge/pg"
 import { Args, Command, Options } from "@effect/cli"

@@ -70,9 +70,10 @@ export const run = (
     const intoNext = options.into === "nextGeneration"
     const key = Sql.identifier(plan.primaryKey.name)
     const root = plan.root.table.qualified
-    const pageQuery = `SELECT ${key}::text AS id FROM ${root}
-      WHERE $1::text IS NULL OR ${key} > $1::text::${plan.primaryKey.type}
-      ORDER BY ${key} LIMIT ${pageSize}`
+    // `p.` everywhere: a bare ORDER BY name would sort by the text output column (`10` < `9`) and skip rows.
+    const pageQuery = `SELECT p.${key}::text AS id FROM ${root} p
+      WHERE $1::text IS NULL OR p.${key} > $1::text::${plan.primaryKey.type}
+      ORDER BY p.${key} LIMIT ${pageSize}`
 
     const written = yield* Effect.scoped(
       Effect.gen(function* () {

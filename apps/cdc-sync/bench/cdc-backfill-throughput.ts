@@ -1,0 +1,171 @@
+/**
+ * Backfill throughput: documents per second from a snapshot of the source into the postgres
+ * sink (`Backfill.run`: pages of root ids in a `REPEATABLE READ` snapshot, one build query per
+ * page, one sink write per page, sweep, flush, seeded mark), for root-only documents and
+ * documents with one `has_many` relation (three lines each); side by side with `COPY (SELECT …)
+ * TO STDOUT` of the same root rows through `psql` (to /dev/null), the fastest way Postgres hands
+ * out those rows. Also measured, as context: `COPY` of the documents built by our own query in
+ * SQL (what building costs before any sink write).
+ *
+ * The source and the sink are databases of their own on the same server; the tables are written
+ * and vacuumed before anything is timed.
+ *
+ *   node --import tsx --expose-gc bench/cdc-backfill-throughput.ts            1 M documents per shape
+ *   node --import tsx --expose-gc bench/cdc-backfill-throughput.ts --quick    50 k documents per shape
+ */
+import { type Case, isQuick, printTable, type Result, ratioOf, writeResult } from "@converge/bench"
+import { Observer } from "@converge/core"
+import { SqlClient } from "@effect/sql"
+import { Effect, Layer, Logger, LogLevel } from "effect"
+import * as Backfill from "../src/backfill/Backfill.js"
+import * as Validation from "../src/config/Validation.js"
+import * as DocumentBuilder from "../src/documents/DocumentBuilder.js"
+import * as BenchServer from "./support/BenchServer.js"
+import * as OurPipeline from "./support/OurPipeline.js"
+import * as Shapes from "./support/Shapes.js"
+
+const quick = isQuick()
+const documents = quick ? 50_000 : 1_000_000
+const goalDocumentsPerSecond = 100_000
+
+interface BackfillCase extends Case {
+  readonly shape: Shapes.Shape["name"]
+  readonly documents: number
+  readonly oursSeconds: number
+  readonly anchorSeconds: number
+  /** `COPY` of our document query's output: building in SQL, without a sink. */
+  readonly buildInSqlPerSecond: number
+}
+
+const copyTimed = (url: string, query: string) =>
+  Effect.map(
+    BenchServer.timeTool("psql", [
+      "--no-psqlrc",
+      "--quiet",
+      "--dbname",
+      url,
+      "--command",
+      `COPY (${query}) TO STDOUT`
+    ]),
+    (timed) => timed.wallSeconds
+  )
+
+const measure = (server: BenchServer.BenchServer, shape: Shapes.Shape) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const sourceUrl = yield* server.freshDatabase("backfill")
+      const sinkUrl = yield* server.freshDatabase("sink")
+      const source = yield* Layer.build(BenchServer.clientLayer(sourceUrl, 2))
+      const builder = yield* Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* Shapes.prepareSource(shape)
+        yield* Shapes.write(shape, 1, documents, { _tag: "Bulk", changes: 50_000 })
+        yield* sql.unsafe(`VACUUM ANALYZE ${shape.tables.join(", ")}`)
+        const config = yield* Shapes.config(shape, "bench_unused")
+        const validated = yield* Validation.validate(config).pipe(Effect.orDie)
+        const plan = validated.plans[0]
+        if (plan === undefined) return yield* Effect.dieMessage("the bench configuration has no index")
+        return yield* DocumentBuilder.make(plan)
+      }).pipe(Effect.provide(source))
+
+      const rootTable = shape.tables[0] ?? shape.index
+      // The anchor: the root rows themselves, as fast as Postgres hands them out.
+      const anchorSeconds = yield* copyTimed(sourceUrl, `SELECT * FROM ${rootTable}`)
+      // Context: our document query over every root id, in SQL, without a sink.
+      const buildInSqlSeconds = yield* copyTimed(
+        sourceUrl,
+        builder.query.replace("$1::text[]", `(SELECT array_agg(id::text) FROM ${rootTable})`)
+      )
+
+      const sink = yield* OurPipeline.postgresSink(sinkUrl, "search")
+      yield* sink.ensureIndexes([{ name: shape.index, searchable: builder.plan.searchable }])
+      const started = performance.now()
+      const written = yield* Backfill.run(
+        builder,
+        [sink],
+        1n,
+        Observer.make(() => Effect.void)
+      ).pipe(Effect.provide(source))
+      const oursSeconds = (performance.now() - started) / 1000
+      if (written !== documents) {
+        return yield* Effect.dieMessage(`the backfill wrote ${written} documents, expected ${documents}`)
+      }
+
+      const ours = documents / oursSeconds
+      const anchor = documents / anchorSeconds
+      const measured: BackfillCase = {
+        name: shape.name,
+        shape: shape.name,
+        documents,
+        ours,
+        anchor,
+        ratio: ratioOf(ours, anchor, true),
+        oursSeconds,
+        anchorSeconds,
+        buildInSqlPerSecond: documents / buildInSqlSeconds
+      }
+      console.error(
+        `  ${shape.name}: ours ${ours.toFixed(0)} documents/s (${oursSeconds.toFixed(2)} s), COPY ${anchor.toFixed(0)} rows/s (${anchorSeconds.toFixed(2)} s), documents built in SQL ${measured.buildInSqlPerSecond.toFixed(0)}/s`
+      )
+      return measured
+    })
+  )
+
+const program = Effect.scoped(
+  Effect.gen(function* () {
+    const server = yield* BenchServer.make()
+    const machine = yield* Effect.scoped(
+      Effect.flatMap(server.freshDatabase("probe"), (url) =>
+        Effect.provide(BenchServer.probe, BenchServer.clientLayer(url, 1))
+      )
+    )
+    const cases: Array<BackfillCase> = []
+    for (const shape of [Shapes.rootOnly, Shapes.hasMany]) cases.push(yield* measure(server, shape))
+    const worst = cases.reduce((a, b) => (b.ratio < a.ratio ? b : a))
+    const rootOnly = cases.find((row) => row.shape === "root-only")
+    const result: Result = {
+      name: "cdc-backfill-throughput",
+      metric:
+        "documents per second backfilled into the postgres sink (snapshot → build → sink → seeded), worst case",
+      unit: "documents/s",
+      ours: worst.ours,
+      anchor: worst.anchor,
+      anchorName: `COPY (SELECT * FROM <root table>) TO STDOUT through psql, same rows, same run (${BenchServer.toolVersion("psql")} against Postgres ${machine.serverVersion})`,
+      ratio: worst.ratio,
+      higherIsBetter: true,
+      worstCase: worst.name,
+      goal: `>= ${goalDocumentsPerSecond} documents/s root-only`,
+      goalMet: (rootOnly?.ours ?? 0) >= goalDocumentsPerSecond,
+      server: server.source,
+      machine,
+      settings: {
+        documents,
+        pageSize: "default (Backfill.run)",
+        sink: "postgres (a database of its own on the same server)"
+      },
+      cases,
+      quick,
+      date: new Date().toISOString()
+    }
+    printTable(
+      ["case", "documents", "ours docs/s", "COPY rows/s", "ratio", "built in SQL docs/s"],
+      cases.map((row) => [
+        row.name,
+        String(row.documents),
+        row.ours.toFixed(0),
+        row.anchor.toFixed(0),
+        row.ratio.toFixed(3),
+        row.buildInSqlPerSecond.toFixed(0)
+      ])
+    )
+    console.log(
+      `goal: >= ${goalDocumentsPerSecond} documents/s root-only: ${result.goalMet ? "met" : "MISSED"}`
+    )
+    console.log(`wrote ${writeResult(import.meta.url, result)}`)
+  })
+)
+
+Effect.runPromise(program.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))).catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})

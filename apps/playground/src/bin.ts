@@ -7,6 +7,8 @@
  * - `npm start -- deps` — the dependency reconciler with a sample workload (see `DepsDemo.ts`).
  * - `npm start -- flags` — the flag relay against a local FDv2 server, with a scripted scenario
  *   of flag changes and faults (see `FlagsDemo.ts`).
+ * - `npm start -- instances` — the instance manager on a simulated cloud, with a scripted scenario
+ *   of faults and config changes (see `InstancesDemo.ts`).
  */
 import { NodeMain, Tracing } from "@converge/http"
 import { Command, Options, ValidationError } from "@effect/cli"
@@ -15,6 +17,7 @@ import { Config, Duration, Effect, Layer, Logger, Schema } from "effect"
 import * as Database from "./Database.js"
 import * as DepsDemo from "./DepsDemo.js"
 import * as FlagsDemo from "./FlagsDemo.js"
+import * as InstancesDemo from "./InstancesDemo.js"
 import * as Playground from "./Playground.js"
 
 const portNumber = Schema.Number.pipe(
@@ -143,6 +146,48 @@ const flags = Command.make(
   )
 )
 
+const instances = Command.make(
+  "instances",
+  {
+    port: Options.integer("port").pipe(
+      Options.withSchema(portNumber),
+      Options.withDefault(8050),
+      Options.withDescription("Port of the instance manager's HTTP API; 0 picks a free one")
+    ),
+    statusPort: Options.integer("status-port").pipe(
+      Options.withSchema(portNumber),
+      Options.withDefault(9465),
+      Options.withDescription(
+        "Port of the status server (/status, /metrics, /healthz, /readyz); 0 picks a free one"
+      )
+    ),
+    pace: Options.float("pace").pipe(
+      Options.withSchema(Schema.Number.pipe(Schema.positive({ message: () => "must be above 0" }))),
+      Options.withDefault(1),
+      Options.withDescription("Multiplies the pause after each scenario step: 1 is 5 s, 0.2 one second")
+    ),
+    once: Options.boolean("once").pipe(
+      Options.withDescription("Exit once the scenario has run and every group has converged")
+    ),
+    databaseUrl
+  },
+  (options) =>
+    Effect.gen(function* () {
+      const database = Database.fromUrl(options.databaseUrl)
+      return yield* InstancesDemo.run({
+        port: options.port,
+        statusPort: options.statusPort,
+        pace: options.pace,
+        once: options.once,
+        databaseLabel: database.label
+      }).pipe(Effect.provide(Layer.merge(database.layer, tracing("converge-playground-instances"))))
+    })
+).pipe(
+  Command.withDescription(
+    "The instance manager on a simulated cloud, through a scripted scenario: a mass failure, silent agents against the replacement budget, a termination notice, a resize and a template change (drift rotation)."
+  )
+)
+
 const command = Command.make(
   "converge-playground",
   { port, items, failureRate: failureRate(0.2, "a reconcile"), churnEvery, databaseUrl },
@@ -159,9 +204,9 @@ const command = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "A sample controller converging a desired set of items against an actual set in Postgres, with injected failures. Subcommands: `deps` (the dependency reconciler), `flags` (the flag relay)."
+    "A sample controller converging a desired set of items against an actual set in Postgres, with injected failures. Subcommands: `deps` (the dependency reconciler), `flags` (the flag relay), `instances` (the instance manager)."
   ),
-  Command.withSubcommands([deps, flags])
+  Command.withSubcommands([deps, flags, instances])
 )
 
 const cli = Command.run(command, { name: "converge-playground", version: "0.0.0" })

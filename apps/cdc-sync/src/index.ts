@@ -25,6 +25,8 @@ export * as DocumentBuilder from "./documents/DocumentBuilder.js"
 export * as DocumentQuery from "./documents/DocumentQuery.js"
 /** The events the sync reports (backfill progress, batches, lag, errors) for status, metrics and logs. */
 export * as CdcEvent from "./observe/CdcEvent.js"
+/** The `converge_cdc_*` metrics, mirrored from the events by an observer. */
+export * as CdcMetrics from "./observe/CdcMetrics.js"
 /** What `/status` shows, folded from the events. */
 export * as CdcStatus from "./observe/CdcStatus.js"
 /** The live loop: resolve, build, write, flush, then acknowledge whole transactions. */

@@ -64,6 +64,7 @@ export const run = (options: Options): Effect.Effect<never, StartFailed> =>
       if (chosen === undefined) return yield* new StartFailed({ message: "No provider configured" })
       const gate = yield* PgLeaderGate.makeFromClient({
         lockKey: config.leaderLockKey,
+        checkInterval: config.leaderCheckInterval,
         name: "instance-manager"
       }).pipe(Effect.mapError(startFailed("Invalid leaderLockKey")))
       const manager = yield* InstanceManager.make(config).pipe(

@@ -17,7 +17,7 @@
  * with a `ConfigError` that names the file, the path inside it, what was wrong and how to fix it.
  */
 import * as Fs from "node:fs/promises"
-import { Data, Effect, Option, ParseResult, Schema } from "effect"
+import { Data, Duration, Effect, Option, ParseResult, Schema } from "effect"
 import * as Yaml from "yaml"
 import { DurationText } from "./DurationText.js"
 import { ExpiryConfig, GroupConfig, ruleIssues } from "./GroupConfig.js"
@@ -69,6 +69,20 @@ export const ManagerConfig = Schema.Struct({
     default: () => 10_000
   }),
   leaderLockKey: Schema.optionalWith(Schema.Number.pipe(Schema.int()), { default: () => 7_000_001 }),
+  /**
+   * How often a standby tries the leader lock (and the leader verifies it holds it): a standby
+   * takes over at most this long after the leader's session ends. Default 1 s.
+   */
+  leaderCheckInterval: Schema.optionalWith(
+    DurationText.pipe(
+      Schema.filter(
+        (interval) =>
+          Duration.greaterThan(interval, Duration.zero) ||
+          "leaderCheckInterval must be positive: a standby tries the leader lock once per interval (e.g. 250ms)"
+      )
+    ),
+    { default: () => Duration.seconds(1) }
+  ),
   groups: Schema.optionalWith(Schema.Array(GroupConfig), { default: () => [] })
 }).pipe(Schema.filter((config) => duplicateGroups(config.groups)))
 

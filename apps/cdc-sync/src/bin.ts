@@ -95,12 +95,19 @@ const backfill = Command.make(
         OneShot.run({ configFile: options.configFile, indexes: options.indexes, force: options.force })
       )
       yield* Console.error(`backfill done: ${considered.join(", ")}`)
-    })
+    }).pipe(Effect.catchTag("UnknownIndex", exitWithMessage))
 ).pipe(
   Command.withDescription(
     "One-shot: ensure the publication, the sinks' indexes and the replication slot, backfill the indexes not yet seeded (with --force: the named ones, or all, again) with progress on stderr, then exit."
   )
 )
+
+/** Prints an expected failure of a command as one line on stderr and exits 1 (no stack trace). */
+const exitWithMessage = (error: { readonly message: string }) =>
+  Effect.zipRight(
+    Console.error(`converge-cdc: ${error.message}`),
+    Effect.sync(() => process.exit(1))
+  )
 
 const reindex = Command.make(
   "reindex",
@@ -120,7 +127,10 @@ const reindex = Command.make(
       yield* Console.log(
         `reindex of "${options.index}" started in the daemon at ${url}; the current generation serves until the new one is swapped in (follow it with: converge-cdc status -c ${options.configFile})`
       )
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+    }).pipe(
+      Effect.catchTags({ DaemonUnreachable: exitWithMessage, DaemonRefused: exitWithMessage }),
+      Effect.provide(NodeHttpClient.layerUndici)
+    )
 ).pipe(
   Command.withDescription(
     "Ask the running daemon (over its admin bind) to rebuild INDEX into a new generation from a fresh snapshot while the current one keeps serving, then swap it in atomically."
@@ -143,7 +153,10 @@ const status = Command.make(
       const url = DaemonClient.statusUrl(config, Option.getOrUndefined(options.url))
       const fetched = yield* DaemonClient.fetchStatus(url)
       yield* Console.log(options.json ? fetched.text : DaemonClient.formatStatus(fetched.status, new Date()))
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+    }).pipe(
+      Effect.catchTags({ DaemonUnreachable: exitWithMessage, DaemonRefused: exitWithMessage }),
+      Effect.provide(NodeHttpClient.layerUndici)
+    )
 ).pipe(
   Command.withDescription(
     "Show the running daemon's /status: phase, each index's state, change and document counters, slot lag, errors."

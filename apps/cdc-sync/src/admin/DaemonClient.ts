@@ -49,6 +49,17 @@ export const statusUrl = (config: CdcConfig, override: string | undefined): stri
 
 const ErrorBody = Schema.Struct({ error: Schema.String })
 
+/** The innermost reason of a transport failure, e.g. `connect ECONNREFUSED 127.0.0.1:9465`. */
+const causeOf = (error: { readonly message: string; readonly cause?: unknown }): string => {
+  let reason = error.message
+  let cause: unknown = error.cause
+  while (cause instanceof Error) {
+    reason = cause.message
+    cause = cause.cause
+  }
+  return reason
+}
+
 const send = (request: HttpClientRequest.HttpClientRequest, option: string) =>
   Effect.flatMap(HttpClient.HttpClient, (client) => client.execute(request)).pipe(
     Effect.timeoutFail({
@@ -56,7 +67,7 @@ const send = (request: HttpClientRequest.HttpClientRequest, option: string) =>
       onTimeout: () => new DaemonUnreachable({ url: request.url, reason: "no answer within 10 s", option })
     }),
     Effect.catchTag("RequestError", (error) =>
-      Effect.fail(new DaemonUnreachable({ url: request.url, reason: error.message, option }))
+      Effect.fail(new DaemonUnreachable({ url: request.url, reason: causeOf(error), option }))
     )
   )
 

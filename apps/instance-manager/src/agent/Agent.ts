@@ -46,7 +46,9 @@ export const run = (options: Options): Effect.Effect<never, never, HttpClient.Ht
     yield* Effect.logInfo(
       `agent of ${options.instanceId} reporting to ${options.managerUrl} every ${Duration.format(options.interval)}`
     )
-    yield* Effect.addFinalizer(() => Effect.logInfo(`agent of ${options.instanceId} stopped: no more reports`))
+    yield* Effect.addFinalizer(() =>
+      Effect.logInfo(`agent of ${options.instanceId} stopped: no more reports`)
+    )
 
     let reported = false
     const report = client.instances.health({ path }).pipe(
@@ -69,9 +71,7 @@ export const run = (options: Options): Effect.Effect<never, never, HttpClient.Ht
     })
 
     if (options.ackDrains) {
-      yield* Effect.forkScoped(
-        signals(options.drainSignal).pipe(Stream.runForEach(() => acknowledge))
-      )
+      yield* Effect.forkScoped(signals(options.drainSignal).pipe(Stream.runForEach(() => acknowledge)))
     } else {
       yield* Effect.forkScoped(
         signals(options.drainSignal).pipe(
@@ -79,7 +79,5 @@ export const run = (options: Options): Effect.Effect<never, never, HttpClient.Ht
         )
       )
     }
-    return yield* Effect.repeat(report, Schedule.spaced(options.interval)).pipe(
-      Effect.zipRight(Effect.never)
-    )
+    return yield* Effect.repeat(report, Schedule.spaced(options.interval)).pipe(Effect.zipRight(Effect.never))
   })

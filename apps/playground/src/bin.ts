@@ -9,11 +9,14 @@
  *   of flag changes and faults (see `FlagsDemo.ts`).
  * - `npm start -- instances` — the instance manager on a simulated cloud, with a scripted scenario
  *   of faults and config changes (see `InstancesDemo.ts`).
+ * - `npm start -- cdc` — cdc-sync syncing a live bookstore into the postgres sink, with a
+ *   full-text search over it printed every few seconds (see `CdcDemo.ts`).
  */
 import { NodeMain, Tracing } from "@converge/http"
 import { Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Config, Duration, Effect, Layer, Logger, Schema } from "effect"
+import { Config, Duration, Effect, Layer, Logger, Option, Schema } from "effect"
+import * as CdcDemo from "./CdcDemo.js"
 import * as Database from "./Database.js"
 import * as DepsDemo from "./DepsDemo.js"
 import * as FlagsDemo from "./FlagsDemo.js"
@@ -188,6 +191,53 @@ const instances = Command.make(
   )
 )
 
+const cdc = Command.make(
+  "cdc",
+  {
+    statusPort: Options.integer("status-port").pipe(
+      Options.withSchema(portNumber),
+      Options.withDefault(9466),
+      Options.withDescription(
+        "Port of the status server (/status, /metrics, /healthz, /readyz); 0 picks a free one"
+      )
+    ),
+    rate: Options.integer("rate").pipe(
+      Options.withSchema(
+        Schema.Number.pipe(Schema.between(1, 1000, { message: () => "must be from 1 to 1000" }))
+      ),
+      Options.withDefault(5),
+      Options.withDescription("Changes the bookstore writer makes per second (1 to 1000)")
+    ),
+    searchEvery: Options.integer("search-every-ms").pipe(
+      Options.withSchema(Schema.Positive.annotations({ message: () => "must be above 0" })),
+      Options.withDefault(3000),
+      Options.withDescription("How often the search line is printed, in milliseconds")
+    ),
+    query: Options.text("query").pipe(
+      Options.optional,
+      Options.withDescription(
+        "What to search for (web search syntax); default: a different sample word each time"
+      )
+    ),
+    databaseUrl
+  },
+  (options) =>
+    Effect.gen(function* () {
+      const database = Database.fromUrl(options.databaseUrl)
+      return yield* CdcDemo.run({
+        statusPort: options.statusPort,
+        rate: options.rate,
+        searchEvery: Duration.millis(options.searchEvery),
+        query: Option.getOrUndefined(options.query),
+        databaseLabel: database.label
+      }).pipe(Effect.provide(Layer.merge(database.layer, tracing("converge-playground-cdc"))))
+    })
+).pipe(
+  Command.withDescription(
+    "cdc-sync on a bookstore (authors, books, reviews) with a live writer, syncing into the postgres sink; a full-text search over the sink table is printed every few seconds."
+  )
+)
+
 const command = Command.make(
   "converge-playground",
   { port, items, failureRate: failureRate(0.2, "a reconcile"), churnEvery, databaseUrl },
@@ -204,9 +254,9 @@ const command = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "A sample controller converging a desired set of items against an actual set in Postgres, with injected failures. Subcommands: `deps` (the dependency reconciler), `flags` (the flag relay), `instances` (the instance manager)."
+    "A sample controller converging a desired set of items against an actual set in Postgres, with injected failures. Subcommands: `deps` (the dependency reconciler), `flags` (the flag relay), `instances` (the instance manager), `cdc` (cdc-sync)."
   ),
-  Command.withSubcommands([deps, flags, instances])
+  Command.withSubcommands([deps, flags, instances, cdc])
 )
 
 const cli = Command.run(command, { name: "converge-playground", version: "0.0.0" })

@@ -112,6 +112,17 @@ describe("WebhookSink", () => {
       })
     )
 
+    it.scoped("a receiver that does not answer within the timeout is retried, then SinkUnavailable", () =>
+      Effect.gen(function* () {
+        const receiver = yield* WebhookReceiver.start
+        const sink = yield* sinkFor(receiver.url, { timeout: "200 millis", attempts: 2 })
+        yield* receiver.setMode({ _tag: "hang" })
+        const failed = yield* Effect.flip(sink.write(writes.slice(0, 1)))
+        expect(failed.message).toContain("failed 2 times, last: no answer within the timeout")
+        expect(yield* receiver.requests).toHaveLength(2)
+      })
+    )
+
     it.scoped("a 4xx for the whole batch is SinkUnavailable at once, naming the status", () =>
       Effect.gen(function* () {
         const receiver = yield* WebhookReceiver.start

@@ -6,7 +6,7 @@ import { Effect, Exit, Fiber, Layer } from "effect"
 import * as Daemon from "../src/Daemon.js"
 import * as CdcStatus from "../src/observe/CdcStatus.js"
 import * as WebhookSink from "../src/sinks/WebhookSink.js"
-import { awaitLive, eventually, expectedDocuments, recorder } from "./fixtures/live.js"
+import { awaitLive, eventually, expectedDocuments, postgresSinkIn, recorder } from "./fixtures/live.js"
 import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
 import * as WebhookReceiver from "./fixtures/WebhookReceiver.js"
 
@@ -118,6 +118,52 @@ describe("Webhook sink, live", () => {
           yield* eventually(
             Effect.flatMap(slotState("shop_slot"), (state) =>
               Effect.try(() => expect(state.confirmed).not.toBe(stuck.confirmed))
+            )
+          )
+          yield* Fiber.interrupt(daemon)
+        })
+    )
+
+    it.scoped(
+      "a batch the pipeline redelivers (another sink failed) reaches the receiver with the same key",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const database = yield* TestDatabase.TestDatabase
+          const receiver = yield* WebhookReceiver.start
+          const events = yield* recorder
+          const config = yield* decode(
+            configYaml(`  - { name: redelivered, table: orders, fields: [id, status] }`).replace(
+              "slot: shop_slot",
+              "slot: redelivery_slot"
+            )
+          )
+          const daemon = yield* Daemon.run(config, {
+            url: database.url,
+            sinks: [yield* webhookSink(receiver.url), yield* postgresSinkIn("redelivery")],
+            observer: events.observer,
+            heartbeatInterval: "100 millis",
+            maxRetryDelay: "200 millis"
+          }).pipe(Effect.forkScoped)
+          yield* awaitLive(daemon, events)
+          // The postgres sink fails as a whole: the pipeline retries the batch, the webhook gets it again.
+          yield* sql`ALTER TABLE redelivery.redelivered RENAME TO away`
+          yield* sql`UPDATE orders SET status = 'redelivered' WHERE id = 103`
+          const deliveries = Effect.map(receiver.requests, (requests) =>
+            requests.filter((request) =>
+              request.body.writes?.some(
+                (write) => (write.document as { readonly status?: string } | null)?.status === "redelivered"
+              )
+            )
+          )
+          yield* eventually(Effect.filterOrFail(deliveries, (found) => found.length >= 3))
+          const keys = new Set((yield* deliveries).map((request) => request.idempotencyKey))
+          expect(keys.size).toBe(1)
+          yield* sql`ALTER TABLE redelivery.away RENAME TO redelivered`
+          yield* eventually(
+            sql<{ readonly status: string }>`
+            SELECT document->>'status' AS status FROM redelivery.redelivered WHERE id = '103'`.pipe(
+              Effect.filterOrFail(([row]) => row?.status === "redelivered")
             )
           )
           yield* Fiber.interrupt(daemon)

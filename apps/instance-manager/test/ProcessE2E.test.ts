@@ -2,23 +2,16 @@ import * as Fs from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { LeaderGate } from "@converge/core"
+import { ProcessHarness, TestDatabase } from "@converge/testing"
 import { FetchHttpClient, HttpApiClient } from "@effect/platform"
 import { describe, expect, layer } from "@effect/vitest"
-import { Context, Deferred, Duration, Effect, Layer, Option, Schedule } from "effect"
-import * as ManagerConfig from "../src/config/ManagerConfig.js"
+import { Duration, Effect, Option, Schedule, Stream } from "effect"
 import * as Api from "../src/http/Api.js"
-import * as ApiServer from "../src/http/ApiServer.js"
-import * as InstanceManager from "../src/InstanceManager.js"
 import * as ProcessProvider from "../src/provider/ProcessProvider.js"
-import { Provider } from "../src/provider/Provider.js"
-import * as Notifier from "../src/reconciler/Notifier.js"
-import * as Fence from "../src/state/Fence.js"
 import * as InstanceStore from "../src/state/InstanceStore.js"
-import { leadOn, migratedDatabase } from "./helpers.js"
+import { migratedDatabase } from "./helpers.js"
 
 const appDir = fileURLToPath(new URL("..", import.meta.url))
-const lockKey = 7_400_101
 
 const isRunning = (pid: number) => {
   try {
@@ -29,7 +22,7 @@ const isRunning = (pid: number) => {
   }
 }
 
-/** Polls `check` (real time, the machine may be loaded) until it holds; fails with `what` after `within`. */
+/** Polls `check` (real time, the machine may be loaded) until it is `Some`; fails with `what` after `within`. */
 const eventually = <A, E, R>(
   what: string,
   check: Effect.Effect<Option.Option<A>, E, R>,
@@ -45,7 +38,7 @@ const eventually = <A, E, R>(
     )
   )
 
-/** Every live instance is running and has reported health, and there are `size` of them. */
+/** The group's live instances once there are `size`, all running and reporting, none of `excluding`. */
 const reportingGroupOf = (size: number, excluding: ReadonlyArray<string>) =>
   Effect.map(InstanceStore.listLive("default", "web"), (live) =>
     live.length === size &&
@@ -62,25 +55,46 @@ const deletedRecord = (instanceId: string) =>
     Option.filter(found, (instance) => instance.state === "deleted")
   )
 
+/** The URL `run` prints after `label` (e.g. `api`). */
+const urlAfter = (child: ProcessHarness.RunningProcess, label: string) =>
+  child.output.pipe(
+    Stream.filterMap((line) =>
+      Option.fromNullable(new RegExp(`^\\s*${label}\\s+(http://127\\.0\\.0\\.1:\\d+)`).exec(line.text)?.[1])
+    ),
+    Stream.runHead,
+    Effect.flatten,
+    Effect.timeoutFail({ duration: "120 seconds", onTimeout: () => `run printed no ${label} URL` })
+  )
+
 describe("the process provider end to end", () => {
   layer(migratedDatabase, { excludeTestServices: true, timeout: 300_000 })(
-    "a manager on real processes",
+    "converge-instances run on real processes",
     (it) => {
       it.scoped(
         "agents start and report over HTTP; a SIGKILLed instance is replaced; a drain is acknowledged over the API and the process deleted",
         () =>
           Effect.gen(function* () {
-            const stateDir = Fs.mkdtempSync(Path.join(tmpdir(), "converge-e2e-"))
-            // Added first, so it runs last: every instance process goes, whatever happened.
+            const database = yield* TestDatabase.TestDatabase
+            const directory = Fs.mkdtempSync(Path.join(tmpdir(), "converge-e2e-"))
+            const stateDir = Path.join(directory, "instances")
+            // Added before the manager starts, so it runs after the manager is killed: every
+            // instance process goes too, whatever happened.
             yield* Effect.addFinalizer(() => ProcessProvider.killAll(stateDir))
-            const agent = [process.execPath, "--import", "tsx", Path.join(appDir, "src/agent/bin.ts")]
-            const config = yield* ManagerConfig.decodeYaml(
+            const configFile = Path.join(directory, "instances.yaml")
+            Fs.writeFileSync(
+              configFile,
               JSON.stringify({
-                leaderLockKey: lockKey,
-                createRateLimit: { burst: 100, perSecond: 100 },
+                leaderLockKey: 7_400_101,
                 provider: {
                   type: "process",
-                  command: [...agent, "--interval", "500ms"],
+                  command: [
+                    process.execPath,
+                    "--import",
+                    "tsx",
+                    Path.join(appDir, "src/agent/bin.ts"),
+                    "--interval",
+                    "500ms"
+                  ],
                   cwd: appDir,
                   stateDir,
                   gracePeriod: "5s",
@@ -90,32 +104,24 @@ describe("the process provider end to end", () => {
                 groups: [
                   { key: "web", desiredSize: 3, maxSurge: 1, healthInterval: "10s", drainTimeout: "5m" }
                 ]
-              }),
-              "e2e.yaml"
+              })
             )
-            if (config.provider.type !== "process")
-              return yield* Effect.die("the config names the process provider")
-            const apiUrl = yield* Deferred.make<string>()
-            const processes = yield* ProcessProvider.make(config.provider, Deferred.await(apiUrl))
-            const drains: Array<Notifier.NotifyDrain> = []
-            const recording: Notifier.Notifier.Service = {
-              notifyDrain: (drain) => Effect.sync(() => void drains.push(drain)),
-              notifyError: (error) => Effect.logWarning(`NotifyError: ${error.message}`)
-            }
-            const gate = yield* Effect.orDie(leadOn(lockKey))
-            const manager = yield* InstanceManager.make(config).pipe(
-              Effect.provideService(Provider, processes.provider),
-              Effect.provideService(LeaderGate.LeaderGate, gate),
-              Effect.provideService(Fence.Fence, Fence.make(lockKey)),
-              Effect.provideService(Notifier.Notifier, Notifier.both(recording, processes.drainNotifier))
-            )
-            const servers = yield* Layer.build(ApiServer.layer(manager, { port: 0 }))
-            const url = Context.get(servers, ApiServer.ApiServer).url
-            yield* Deferred.succeed(apiUrl, url)
-            const client = yield* HttpApiClient.make(Api.InstancesApi, { baseUrl: url }).pipe(
+            const manager = yield* ProcessHarness.start({
+              command: process.execPath,
+              args: ["--import", "tsx", "src/bin.ts", "run", "-c", configFile, "--port", "0"],
+              cwd: appDir,
+              env: { DATABASE_URL: database.url }
+            })
+            const apiUrl = yield* urlAfter(manager, "api")
+            const client = yield* HttpApiClient.make(Api.InstancesApi, { baseUrl: apiUrl }).pipe(
               Effect.provide(FetchHttpClient.layer)
             )
-            const pidOf = (providerId: string | null) =>
+            // A provider on the manager's state directory, to read its process records.
+            const processes = yield* ProcessProvider.make(
+              { command: ["unused"], gracePeriod: Duration.seconds(5), stateDir, env: {} },
+              Effect.succeed(apiUrl)
+            )
+            const recordOf = (providerId: string | null) =>
               Effect.flatMap(processes.inspect(providerId ?? ""), (found) =>
                 Option.match(found, {
                   onNone: () => Effect.die(`no process record of ${providerId}`),
@@ -125,9 +131,10 @@ describe("the process provider end to end", () => {
 
             // 1. Three real processes start and report health over HTTP.
             const first = yield* eventually("3 instances running and reporting", reportingGroupOf(3, []))
-            const firstRecords = yield* Effect.forEach(first, (instance) => pidOf(instance.providerId))
+            const firstRecords = yield* Effect.forEach(first, (instance) => recordOf(instance.providerId))
             expect(new Set(firstRecords.map((record) => record.pid)).size).toBe(3)
             expect(firstRecords.every((record) => isRunning(record.pid))).toBe(true)
+            expect(firstRecords.every((record) => record.argv.includes("500ms"))).toBe(true)
 
             // 2. One is SIGKILLed: found terminal, deleted without a drain, replaced by a new process.
             const victim = first[0]
@@ -142,21 +149,21 @@ describe("the process provider end to end", () => {
               "3 instances reporting after the replacement",
               reportingGroupOf(3, [victim.id])
             )
-            const secondRecords = yield* Effect.forEach(second, (instance) => pidOf(instance.providerId))
+            const secondRecords = yield* Effect.forEach(second, (instance) => recordOf(instance.providerId))
             expect(secondRecords.map((record) => record.pid)).not.toContain(victimRecord.pid)
             expect(secondRecords.every((record) => isRunning(record.pid))).toBe(true)
 
-            // 3. A termination notice starts a drain: the replacement first, then the drain signal;
-            //    the agent acknowledges over the API and the manager deletes the process.
+            // 3. A termination notice (over the API) starts a drain: the replacement first, then the
+            //    drain signal; the agent acknowledges over the API and the manager deletes the process.
             const drained = second[0]
             const drainedRecord = secondRecords[0]
             if (drained === undefined || drainedRecord === undefined) return yield* Effect.die("no instance")
             yield* client.instances.terminationNotice({ path: { instanceId: drained.id } })
             const drainedAfter = yield* eventually("the drained instance deleted", deletedRecord(drained.id))
             expect(drainedAfter.drainReason).toBe("termination-notice")
+            expect(drainedAfter.drainStartedAt).not.toBeNull()
             expect(drainedAfter.drainAckedAt).not.toBeNull()
             expect(drainedAfter.replacementId).not.toBeNull()
-            expect(drains.map((drain) => drain.instanceId)).toContain(drained.id)
             yield* eventually(
               "the drained process is gone",
               Effect.sync(() => (isRunning(drainedRecord.pid) ? Option.none() : Option.some(true))),
@@ -164,6 +171,7 @@ describe("the process provider end to end", () => {
             )
             const log = Fs.readFileSync(drainedRecord.logFile, "utf8")
             expect(log).toContain("first health report accepted")
+            expect(log).toContain("drain requested")
             expect(log).toContain("drain acknowledged")
             expect(log).toContain("stopped: no more reports")
             const third = yield* eventually(
@@ -171,11 +179,15 @@ describe("the process provider end to end", () => {
               reportingGroupOf(3, [victim.id, drained.id])
             )
             expect(third.map((instance) => instance.id)).toContain(drainedAfter.replacementId)
-            // A deleted or unknown instance cannot be acknowledged: a 404 naming the fix.
-            const unknown = yield* Effect.flip(
-              client.instances.drainAck({ path: { instanceId: drained.id } })
-            )
-            expect(unknown._tag).toBe("InstanceNotFound")
+            // A deleted instance can no longer be acknowledged: a 404 with a message.
+            const gone = yield* Effect.flip(client.instances.drainAck({ path: { instanceId: drained.id } }))
+            expect(gone._tag).toBe("InstanceNotFound")
+
+            // 4. The instances outlive the manager, as a cloud's do (the finalizer cleans them up).
+            const survivors = yield* Effect.forEach(third, (instance) => recordOf(instance.providerId))
+            const exit = yield* manager.kill("SIGINT")
+            expect(exit.code === 0 || exit.signal === "SIGINT").toBe(true)
+            expect(survivors.every((record) => isRunning(record.pid))).toBe(true)
           }),
         300_000
       )

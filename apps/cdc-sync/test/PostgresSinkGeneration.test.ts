@@ -103,6 +103,36 @@ describe("PostgresSink generations", () => {
         })
     )
 
+    it.effect("backfilling the serving generation again (TRUNCATE, slot loss) abandons the next one", () =>
+      Effect.gen(function* () {
+        const postgres = yield* PostgresSink.make({
+          name: "third",
+          schema: "third",
+          textSearchConfig: "simple"
+        })
+        yield* postgres.ensureIndexes([orders])
+        yield* postgres.beginGeneration(orders)
+        yield* postgres.writeNextGeneration([upsert("gone", "from-an-older-snapshot", 5n)])
+        // The live pipeline re-backfills after a TRUNCATE: clear, write, sweep.
+        yield* postgres.clearSeeded("orders")
+        yield* postgres.write([upsert("1", "current", 9n)])
+        yield* postgres.sweep("orders", 9n)
+        expect(yield* documents("orders__next", "third")).toEqual([
+          { id: "gone", status: "from-an-older-snapshot" }
+        ])
+        const refusedWrite = yield* Effect.flip(postgres.writeNextGeneration([upsert("2", "late", 5n)]))
+        expect(refusedWrite.message).toContain('the next generation of index "orders" was abandoned')
+        const refusedSwap = yield* Effect.flip(postgres.swapGeneration("orders", 5n))
+        expect(refusedSwap.message).toContain("ask for the reindex again")
+        expect(yield* documents("orders", "third")).toEqual([{ id: "1", status: "current" }])
+        // A new reindex starts afresh.
+        yield* postgres.beginGeneration(orders)
+        yield* postgres.writeNextGeneration([upsert("1", "current", 9n)])
+        yield* postgres.swapGeneration("orders", 9n)
+        expect(yield* documents("orders", "third")).toEqual([{ id: "1", status: "current" }])
+      })
+    )
+
     it.effect("swapping without a next generation is SinkUnavailable and leaves the serving table", () =>
       Effect.gen(function* () {
         const postgres = yield* PostgresSink.make({

@@ -92,6 +92,24 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
 
     /** Indexes whose next generation this sink is building (written by `write` too). */
     const building = new Set<string>()
+    /**
+     * Indexes whose next generation was abandoned because the serving one was backfilled again
+     * meanwhile (TRUNCATE, slot loss): its snapshot may hold roots that are gone.
+     */
+    const abandoned = new Set<string>()
+    const abandon = (index: string) =>
+      Effect.sync(() => {
+        if (building.delete(index)) abandoned.add(index)
+      })
+    const refuseAbandoned = (index: string) =>
+      abandoned.has(index)
+        ? Effect.fail(
+            new SinkUnavailable({
+              sink: options.name,
+              message: `postgres sink "${options.name}": the next generation of index "${index}" was abandoned: the index was backfilled again (TRUNCATE or slot loss) while it was built; ask for the reindex again`
+            })
+          )
+        : Effect.void
     const nextName = (index: string) => `${index}__next`
 
     const ensureTable = (index: IndexSpec, name: string) =>
@@ -250,29 +268,35 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
           Effect.mapError(unavailable("marking the index seeded"))
         ),
       sweep: (index, lsn) =>
-        sql
-          .unsafe(
-            `UPDATE ${tableOf(index)} SET document = NULL, source_lsn = $1::pg_lsn, updated_at = now()
+        abandon(index).pipe(
+          Effect.zipRight(
+            sql.unsafe(
+              `UPDATE ${tableOf(index)} SET document = NULL, source_lsn = $1::pg_lsn, updated_at = now()
              WHERE source_lsn < $1::pg_lsn AND document IS NOT NULL`,
-            [Lsn.format(lsn)]
-          )
-          .pipe(Effect.asVoid, Effect.mapError(unavailable(`sweeping index "${index}"`))),
+              [Lsn.format(lsn)]
+            )
+          ),
+          Effect.asVoid,
+          Effect.mapError(unavailable(`sweeping index "${index}"`))
+        ),
       clearSeeded: (index) =>
-        sql`DELETE FROM ${sql.literal(markers)} WHERE index = ${index}`.pipe(
+        abandon(index).pipe(
+          Effect.zipRight(sql`DELETE FROM ${sql.literal(markers)} WHERE index = ${index}`),
           Effect.asVoid,
           Effect.mapError(unavailable("clearing the seeded marker"))
         ),
       beginGeneration: (index) =>
         Effect.gen(function* () {
           building.delete(index.name)
+          abandoned.delete(index.name)
           yield* sql.unsafe(`DROP TABLE IF EXISTS ${tableOf(nextName(index.name))}`)
           yield* ensureTable(index, nextName(index.name))
           building.add(index.name)
         }).pipe(Effect.mapError(unavailable(`starting a next generation of index "${index.name}"`))),
       writeNextGeneration: (writes) =>
-        Effect.forEach(byIndex(writes), ([index, rows]) => writeTable(index, nextName(index), rows)).pipe(
-          Effect.map((rejected) => ({ rejected: rejected.flat() }))
-        ),
+        Effect.forEach(byIndex(writes), ([index, rows]) =>
+          Effect.zipRight(refuseAbandoned(index), writeTable(index, nextName(index), rows))
+        ).pipe(Effect.map((rejected) => ({ rejected: rejected.flat() }))),
       swapGeneration: (index, lsn) =>
         Effect.gen(function* () {
           const next = nextName(index)
@@ -290,7 +314,8 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
         }).pipe(
           sql.withTransaction,
           Effect.tap(() => Effect.sync(() => building.delete(index))),
-          Effect.mapError(unavailable(`swapping in the next generation of index "${index}"`))
+          Effect.mapError(unavailable(`swapping in the next generation of index "${index}"`)),
+          (swap) => Effect.zipRight(refuseAbandoned(index), swap)
         )
     }
   })

@@ -17,7 +17,9 @@
  * (live `write`s then go to both), the reindex backfills it through `writeNextGeneration`, and
  * `swapGeneration` atomically makes it the serving one. A crash in between leaves the old
  * generation serving; the half-built one is dropped by the next `beginGeneration` or
- * `ensureIndexes`.
+ * `ensureIndexes`. A serving generation backfilled again meanwhile (`clearSeeded` / `sweep` after
+ * a TRUNCATE or slot loss) may make a sink abandon the next one (its snapshot may hold roots that
+ * are gone): `writeNextGeneration` and `swapGeneration` then fail and the reindex is asked again.
  */
 import type { Effect } from "effect"
 import { Data } from "effect"

@@ -15,9 +15,10 @@
  *   Deletes are **versioned deletes**: OpenSearch keeps the delete's version as a tombstone for
  *   `index.gc_deletes` (60 s by default; the sink creates its indexes with `gc_deletes` from the
  *   configuration, default 1 h), so a late older upsert within that window cannot resurrect it.
- * - **Item errors** map back to the documents: 429 and 5xx items make the whole write
- *   `SinkUnavailable` (retried; idempotent thanks to the versions), any other item error (e.g. a
- *   400 `mapper_parsing_exception`) is a `Rejection` that follows the index's `on_error`.
+ * - **Item errors** map back to the documents: 429 and 5xx items, a missing index and a cluster
+ *   block make the whole write `SinkUnavailable` (retried; idempotent thanks to the versions);
+ *   any other item error (e.g. a 400 `mapper_parsing_exception`) is a `Rejection` that follows
+ *   the index's `on_error`.
  * - **Generations**: the alias points at exactly one `_gN` index. `ensureIndexes` creates `_g1`
  *   behind the alias when there is none and drops generations the alias does not point at (a
  *   half-built one a crash left). `beginGeneration` creates `_g<N+1>`; `write` then goes to both,
@@ -275,7 +276,13 @@ export const make = (options: Options): Effect.Effect<Sink, never, Scope.Scope> 
                 const item = entry === undefined ? undefined : Object.values(entry)[0]
                 if (item?.error === undefined) continue
                 if (item.status === 409 || item.error.type === "version_conflict_engine_exception") continue
-                if (item.status === 429 || item.status >= 500) {
+                // Busy, failing, or the index itself is gone: not the document's fault, retry the batch.
+                if (
+                  item.status === 429 ||
+                  item.status >= 500 ||
+                  item.error.type === "index_not_found_exception" ||
+                  item.error.type === "cluster_block_exception"
+                ) {
                   return Effect.fail(
                     new SinkUnavailable({
                       sink: options.name,

@@ -246,6 +246,13 @@ export const make = (options: Options, managerUrl: Effect.Effect<string>): Effec
           child.unref()
           settle(Effect.succeed(describeRecord(inspectRecord(record))))
         })
+        // Interrupted before the process started: it must not run on unrecorded.
+        return Effect.sync(() => {
+          if (settled) return
+          settled = true
+          Fs.closeSync(output)
+          if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL")
+        })
       })
 
     const create = (request: CreateRequest) =>

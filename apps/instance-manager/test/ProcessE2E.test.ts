@@ -71,7 +71,7 @@ describe("the process provider end to end", () => {
     "converge-instances run on real processes",
     (it) => {
       it.scoped(
-        "agents start and report over HTTP; a SIGKILLed instance is replaced; a drain is acknowledged over the API and the process deleted",
+        "agents start and report over HTTP; a SIGKILLed instance is replaced; drains acknowledged over the API (by the agent, by an operator) delete the process",
         () =>
           Effect.gen(function* () {
             const database = yield* TestDatabase.TestDatabase
@@ -183,8 +183,35 @@ describe("the process provider end to end", () => {
             const gone = yield* Effect.flip(client.instances.drainAck({ path: { instanceId: drained.id } }))
             expect(gone._tag).toBe("InstanceNotFound")
 
-            // 4. The instances outlive the manager, as a cloud's do (the finalizer cleans them up).
-            const survivors = yield* Effect.forEach(third, (instance) => recordOf(instance.providerId))
+            // 4. An operator's ack: a frozen agent (SIGSTOP) cannot ack its drain itself; the
+            //    operator acks over the API, and the delete escalates to SIGKILL after the grace period.
+            const frozen = third[0]
+            const frozenRecord = yield* recordOf(frozen?.providerId ?? null)
+            if (frozen === undefined) return yield* Effect.die("no instance")
+            process.kill(frozenRecord.pid, "SIGSTOP")
+            yield* client.instances.terminationNotice({ path: { instanceId: frozen.id } })
+            yield* eventually(
+              "the frozen instance draining",
+              Effect.map(InstanceStore.get(frozen.id), (found) =>
+                Option.filter(found, (instance) => instance.state === "draining")
+              )
+            )
+            yield* client.instances.drainAck({ path: { instanceId: frozen.id } })
+            const frozenAfter = yield* eventually("the frozen instance deleted", deletedRecord(frozen.id))
+            expect(frozenAfter.drainAckedAt).not.toBeNull()
+            yield* eventually(
+              "the frozen process is gone (SIGKILL)",
+              Effect.sync(() => (isRunning(frozenRecord.pid) ? Option.none() : Option.some(true))),
+              "30 seconds"
+            )
+            expect(Fs.readFileSync(frozenRecord.logFile, "utf8")).not.toContain("drain acknowledged")
+            const fourth = yield* eventually(
+              "3 instances reporting after the operator's ack",
+              reportingGroupOf(3, [victim.id, drained.id, frozen.id])
+            )
+
+            // 5. The instances outlive the manager, as a cloud's do (the finalizer cleans them up).
+            const survivors = yield* Effect.forEach(fourth, (instance) => recordOf(instance.providerId))
             const exit = yield* manager.kill("SIGINT")
             expect(exit.code === 0 || exit.signal === "SIGINT").toBe(true)
             expect(survivors.every((record) => isRunning(record.pid))).toBe(true)

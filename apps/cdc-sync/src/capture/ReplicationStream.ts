@@ -13,14 +13,16 @@
  * - Acknowledgements are manual (`acknowledge.auto = false`, `timeoutSeconds = 0`): the library
  *   never acks on its own, and keepalives are answered with the pipeline's own confirmed LSN, so
  *   the slot never moves past data that was not flushed.
- * - Backpressure: while the queue is full, the message handler waits, the library pauses the
- *   socket, and the walsender stops sending.
+ * - Backpressure: while the queue is full (`queueCapacity` parts, or parts holding four batches'
+ *   worth of changes, `4 × maxChanges`, whichever comes first), the message handler waits, the
+ *   library pauses the socket, and the walsender stops sending. Memory is bounded in changes, not
+ *   only in parts: bulk transactions come as parts of `maxChanges` changes each.
  * - A transaction larger than `maxChanges` comes in several parts; only its last part is `final`,
  *   and only a final part's commit LSN may be acknowledged.
  * - Values stay in Postgres' text form (the library's type parsers are replaced), so keys compare
  *   exactly with what SQL prints.
  */
-import { Data, Effect, Queue, Runtime, type Scope } from "effect"
+import { Data, Duration, Effect, Queue, Runtime, Schedule, type Scope } from "effect"
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from "pg-logical-replication"
 import * as Lsn from "./Lsn.js"
 import type { Row, RowChange } from "./RowChange.js"
@@ -50,7 +52,7 @@ export interface Options {
   readonly publication: string
   /** Most changes per part. */
   readonly maxChanges: number
-  /** Parts held between capture and processing before capture waits. */
+  /** Parts held between capture and processing before capture waits (it also waits at `4 × maxChanges` queued changes). */
   readonly queueCapacity: number
   /** The slot's `confirmed_flush_lsn` at start: what keepalives confirm until the first acknowledgement. */
   readonly startLsn: Lsn.Lsn
@@ -91,6 +93,10 @@ const rowOf = (tuple: Record<string, unknown> | null | undefined): Row | undefin
 
 const tableOf = (relation: Pgoutput.MessageRelation) => `${relation.schema}.${relation.name}`
 
+// Capture also waits while the queued parts hold this many batches' worth of changes.
+const changeBudgetBatches = 4
+const budgetPoll = Duration.millis(5)
+
 /** Starts streaming `slot` from its confirmed position; stops when the scope closes. */
 export const open = (options: Options): Effect.Effect<ReplicationStream, CaptureFailed, Scope.Scope> =>
   Effect.gen(function* () {
@@ -103,9 +109,31 @@ export const open = (options: Options): Effect.Effect<ReplicationStream, Capture
     // The library sends `lsn + 1`; ask it for one less so that exactly `flushed` goes out.
     const sendStatus = () => service.acknowledge(Lsn.format(flushed > 0n ? flushed - 1n : 0n))
     const runtime = yield* Effect.runtime<never>()
+    // The changes of the parts still queued: sizes of the parts offered, oldest first, trimmed to
+    // the queue's size (the pipeline takes from the front).
+    const queuedSizes: Array<number> = []
+    let queuedChanges = 0
+    const changesQueued = Effect.map(Queue.size(parts), (size) => {
+      while (queuedSizes.length > Math.max(size, 0)) queuedChanges -= queuedSizes.shift() ?? 0
+      return queuedChanges
+    })
+    const changeBudget = changeBudgetBatches * options.maxChanges
     // An offer fails only when the queue was shut down (the scope is closing): nothing to deliver then.
     const offer = (part: TransactionPart) =>
-      Runtime.runPromiseExit(runtime)(Queue.offer(parts, part)).then(() => undefined)
+      Runtime.runPromiseExit(runtime)(
+        Effect.gen(function* () {
+          // Large parts fill memory long before the queue is full of parts: wait for the budget too.
+          yield* changesQueued.pipe(
+            Effect.repeat({
+              schedule: Schedule.spaced(budgetPoll),
+              until: (queued) => queued === 0 || queued + part.changes.length <= changeBudget
+            })
+          )
+          yield* Queue.offer(parts, part)
+          queuedSizes.push(part.changes.length)
+          queuedChanges += part.changes.length
+        })
+      ).then(() => undefined)
 
     const service = new LogicalReplicationService(
       { connectionString: options.url },

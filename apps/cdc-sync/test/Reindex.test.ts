@@ -110,6 +110,8 @@ describe("Reindex", () => {
               Effect.try(() => expect(actual).toEqual(expected))
             )
           )
+          // The reader never failed (a missing table would have ended it with an error).
+          expect(Option.isNone(yield* Fiber.poll(reader))).toBe(true)
           yield* Fiber.interrupt(reader)
 
           // A new table serves (the drifted rows were rebuilt from the source), under the serving names.

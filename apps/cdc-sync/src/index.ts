@@ -1,13 +1,20 @@
-/** The configuration Schema: source, sinks, indexes with their relations, failure policy, batching. */
-
+/** The admin server on `server.admin_bind`: `POST /reindex`. */
+export * as AdminServer from "./admin/AdminServer.js"
+/** What the CLI asks a running daemon over HTTP: reindex on the admin bind, `/status` on the status bind. */
+export * as DaemonClient from "./admin/DaemonClient.js"
 /** Backfill of one index from a REPEATABLE READ snapshot, with progress, then marked seeded. */
 export * as Backfill from "./backfill/Backfill.js"
+/** `converge-cdc backfill`: ensure publication, tables and slot, backfill what is not seeded (or forced), exit. */
+export * as OneShot from "./backfill/OneShot.js"
+/** One stderr line per start and backfill event, for people following a one-shot backfill. */
+export * as ProgressLines from "./backfill/ProgressLines.js"
 /** WAL positions as bigints: parse and format `X/Y`. */
 export * as Lsn from "./capture/Lsn.js"
 /** Live capture with pg-logical-replication (pgoutput): transaction parts on a bounded queue, manual acks. */
 export * as ReplicationStream from "./capture/ReplicationStream.js"
 /** A row change as logical decoding reports it (text values, old and new images). */
 export * as RowChange from "./capture/RowChange.js"
+/** The configuration Schema: source, sinks, indexes with their relations, failure policy, batching. */
 export * as CdcConfig from "./config/CdcConfig.js"
 /** Reading a YAML configuration file with errors naming the file, the path and the expectation. */
 export * as ConfigFile from "./config/ConfigFile.js"
@@ -31,6 +38,10 @@ export * as CdcMetrics from "./observe/CdcMetrics.js"
 export * as CdcStatus from "./observe/CdcStatus.js"
 /** The live loop: resolve, build, write, flush, then acknowledge whole transactions. */
 export * as LivePipeline from "./pipeline/LivePipeline.js"
+/** One reindex: a next generation built from a snapshot while live capture serves, then swapped in. */
+export * as Reindex from "./reindex/Reindex.js"
+/** Background reindexes of a running daemon, one per index at a time. */
+export * as Reindexer from "./reindex/Reindexer.js"
 /** Everything before live capture, in the order that leaves no first-run gap. */
 export * as Startup from "./Startup.js"
 /** What the source catalog says about a table: columns, primary key, replica identity, ownership. */

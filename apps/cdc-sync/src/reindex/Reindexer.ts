@@ -9,8 +9,7 @@ import type { SqlClient } from "@effect/sql"
 import { Data, Effect, FiberMap, type Scope } from "effect"
 import type { CdcConfig } from "../config/CdcConfig.js"
 import * as Validation from "../config/Validation.js"
-import type { CdcEvent } from "../observe/CdcEvent.js"
-import { CdcEvent as Events } from "../observe/CdcEvent.js"
+import { CdcEvent } from "../observe/CdcEvent.js"
 import type { Sink } from "../sinks/Sink.js"
 import * as Reindex from "./Reindex.js"
 
@@ -62,7 +61,9 @@ export const make = (
     const reindex = (index: string) =>
       Validation.validate(config).pipe(
         // Reindex.run reports its own failures; a configuration that no longer fits is reported here.
-        Effect.tapError((error) => observer.notify(Events.ReindexFailed({ index, message: error.message }))),
+        Effect.tapError((error) =>
+          observer.notify(CdcEvent.ReindexFailed({ index, message: error.message }))
+        ),
         Effect.flatMap((validated) => {
           const plan = validated.plans.find((candidate) => candidate.name === index)
           return plan === undefined

@@ -47,7 +47,8 @@ export default defineConfig({
         items: [
           { text: "Dependency reconciler", link: "/apps/dependency-reconciler" },
           { text: "Flag orchestrator", link: "/apps/flag-orchestrator" },
-          { text: "CDC sync", link: "/apps/cdc-sync" }
+          { text: "CDC sync", link: "/apps/cdc-sync" },
+          { text: "Instance manager", link: "/apps/instance-manager" }
         ]
       },
       { text: "Performance", link: "/performance" }

@@ -1,23 +1,10 @@
-import { TestDatabase } from "@converge/testing"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Ref } from "effect"
-import * as Daemon from "../src/Daemon.js"
+import { Deferred, Effect, Fiber, Ref } from "effect"
 import type { Sink } from "../src/sinks/Sink.js"
-import {
-  awaitLive,
-  eventually,
-  expectedDocuments,
-  postgresSink,
-  recorder,
-  sinkDocuments
-} from "./fixtures/live.js"
-import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
-
-const shop = Layer.provideMerge(
-  Layer.effectDiscard(Effect.zipRight(createShop, seedShop)),
-  TestDatabase.layer
-)
+import { eventually, postgresSink, sinkDocuments } from "./fixtures/live.js"
+import { converged as convergedTo, seededShop as shop, startDaemon } from "./fixtures/liveShop.js"
+import { configYaml, decode, ordersIndexYaml } from "./fixtures/shop.js"
 
 /**
  * The real postgres sink with a trap: once armed, the `call`-th write of documents (or flush of
@@ -57,7 +44,6 @@ describe("Acknowledgements", () => {
       () =>
         Effect.gen(function* () {
           const sql = yield* SqlClient.SqlClient
-          const database = yield* TestDatabase.TestDatabase
           const config = yield* decode(configYaml(ordersIndexYaml, "batch: { max_changes: 5 }"))
           const real = yield* postgresSink
           // How many changes of `kind` (I insert, U update) wait in the slot, once no session streams from it.
@@ -82,26 +68,8 @@ describe("Acknowledgements", () => {
               )
             )
           })
-          const converged = eventually(
-            Effect.gen(function* () {
-              const expected = yield* expectedDocuments(config)
-              return yield* Effect.flatMap(sinkDocuments("orders"), (actual) =>
-                Effect.try(() => expect(actual).toEqual(expected))
-              )
-            })
-          )
-          const start = (sink: Sink) =>
-            Effect.gen(function* () {
-              const events = yield* recorder
-              const fiber = yield* Daemon.run(config, {
-                url: database.url,
-                sinks: [sink],
-                observer: events.observer,
-                heartbeatInterval: "100 millis"
-              }).pipe(Effect.forkScoped)
-              yield* awaitLive(fiber, events)
-              return fiber
-            })
+          const converged = convergedTo(config)
+          const start = (sink: Sink) => Effect.map(startDaemon(config, { sink }), ({ daemon }) => daemon)
           // One transaction of 40 changes (8 parts of 5).
           const largeTransaction = (status: string) =>
             sql.withTransaction(

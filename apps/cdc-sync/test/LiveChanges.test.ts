@@ -1,51 +1,24 @@
-import { TestDatabase } from "@converge/testing"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
-import * as Daemon from "../src/Daemon.js"
-import {
-  awaitLive,
-  eventually,
-  expectedDocuments,
-  postgresSink,
-  recorder,
-  sinkDocuments
-} from "./fixtures/live.js"
-import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
+import { Effect, Fiber } from "effect"
+import { eventually } from "./fixtures/live.js"
+import { converged as convergedTo, seededShop as shop, startDaemon } from "./fixtures/liveShop.js"
+import { configYaml, decode, ordersIndexYaml } from "./fixtures/shop.js"
 
-const shop = Layer.provideMerge(
-  Layer.effectDiscard(Effect.zipRight(createShop, seedShop)),
-  TestDatabase.layer
-)
+type Orders = Record<string, { readonly items: ReadonlyArray<{ readonly sku: string }> }>
 
 describe("Live changes", () => {
   layer(shop, { timeout: 120_000, excludeTestServices: true })("on the shop", (it) => {
     it.scoped("every kind of change reaches the sink, and the sink equals the source's documents", () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
-        const database = yield* TestDatabase.TestDatabase
         // Small batches: a transaction of 40 changes spans several parts.
         const config = yield* decode(configYaml(ordersIndexYaml, "batch: { max_changes: 10 }"))
-        const events = yield* recorder
-        const sink = yield* postgresSink
-        const daemon = yield* Daemon.run(config, {
-          url: database.url,
-          sinks: [sink],
-          observer: events.observer,
+        const { daemon, events } = yield* startDaemon(config, {
           heartbeatInterval: "200 millis",
           lagPollInterval: "200 millis"
-        }).pipe(Effect.forkScoped)
-        const converged = eventually(
-          Effect.gen(function* () {
-            const expected = yield* expectedDocuments(config)
-            const actual = yield* sinkDocuments("orders")
-            return yield* Effect.try(() => {
-              expect(actual).toEqual(expected)
-              return actual as Record<string, { readonly items: ReadonlyArray<{ readonly sku: string }> }>
-            })
-          })
-        )
-        yield* awaitLive(daemon, events)
+        })
+        const converged = Effect.map(convergedTo(config), (documents) => documents as Orders)
         yield* converged
 
         // A child moved to another parent updates both; the old parent loses it.

@@ -1,22 +1,9 @@
-import { TestDatabase } from "@converge/testing"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
-import * as Daemon from "../src/Daemon.js"
-import {
-  awaitLive,
-  eventually,
-  expectedDocuments,
-  postgresSink,
-  recorder,
-  sinkDocuments
-} from "./fixtures/live.js"
-import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
-
-const shop = Layer.provideMerge(
-  Layer.effectDiscard(Effect.zipRight(createShop, seedShop)),
-  TestDatabase.layer
-)
+import { Effect, Fiber } from "effect"
+import { eventually, sinkDocuments } from "./fixtures/live.js"
+import { converged as convergedTo, seededShop as shop, startDaemon } from "./fixtures/liveShop.js"
+import { configYaml, decode, ordersIndexYaml } from "./fixtures/shop.js"
 
 describe("Sink down", () => {
   layer(shop, { timeout: 120_000, excludeTestServices: true })("on the shop", (it) => {
@@ -25,26 +12,12 @@ describe("Sink down", () => {
       () =>
         Effect.gen(function* () {
           const sql = yield* SqlClient.SqlClient
-          const database = yield* TestDatabase.TestDatabase
           const config = yield* decode(configYaml(ordersIndexYaml))
-          const events = yield* recorder
-          const sink = yield* postgresSink
-          const daemon = yield* Daemon.run(config, {
-            url: database.url,
-            sinks: [sink],
-            observer: events.observer,
-            heartbeatInterval: "100 millis",
+          const { daemon, events } = yield* startDaemon(config, {
             lagPollInterval: "100 millis",
             maxRetryDelay: "300 millis"
-          }).pipe(Effect.forkScoped)
-          const converged = eventually(
-            Effect.gen(function* () {
-              const expected = yield* expectedDocuments(config)
-              const actual = yield* sinkDocuments("orders")
-              return yield* Effect.try(() => expect(actual).toEqual(expected))
-            })
-          )
-          yield* awaitLive(daemon, events)
+          })
+          const converged = convergedTo(config)
           yield* converged
 
           // The sink's table disappears: every write fails as a whole.

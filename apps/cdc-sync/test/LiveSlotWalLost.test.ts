@@ -4,15 +4,8 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, layer } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Redacted } from "effect"
-import * as Daemon from "../src/Daemon.js"
-import {
-  awaitLive,
-  eventually,
-  expectedDocuments,
-  postgresSink,
-  recorder,
-  sinkDocuments
-} from "./fixtures/live.js"
+import { eventually, sinkDocuments } from "./fixtures/live.js"
+import { converged as convergedTo, startDaemon as startDaemonWith } from "./fixtures/liveShop.js"
 import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
 
 // A server of its own: a slot may keep at most 1 MB of WAL, so a few WAL segments written while
@@ -38,33 +31,15 @@ const tinySlotServer = Layer.unwrapScoped(
 
 const shop = Layer.provideMerge(Layer.effectDiscard(Effect.zipRight(createShop, seedShop)), tinySlotServer)
 
+const config = decode(configYaml(ordersIndexYaml))
+
 /** Starts the daemon in this scope on the orders index and waits until it is live. */
-const startDaemon = Effect.gen(function* () {
-  const database = yield* TestDatabase.TestDatabase
-  const config = yield* decode(configYaml(ordersIndexYaml))
-  const sink = yield* postgresSink
-  const events = yield* recorder
-  const daemon = yield* Daemon.run(config, {
-    url: database.url,
-    sinks: [sink],
-    observer: events.observer,
-    heartbeatInterval: "100 millis",
-    maxRetryDelay: "300 millis"
-  }).pipe(Effect.forkScoped)
-  yield* awaitLive(daemon, events)
-  return { daemon, events }
-})
+const startDaemon = Effect.flatMap(config, (decoded) =>
+  startDaemonWith(decoded, { maxRetryDelay: "300 millis" })
+)
 
 /** Waits until the sink holds exactly the documents the source's rows make. */
-const converged = Effect.flatMap(decode(configYaml(ordersIndexYaml)), (config) =>
-  eventually(
-    Effect.gen(function* () {
-      const expected = yield* expectedDocuments(config)
-      const actual = yield* sinkDocuments("orders")
-      return yield* Effect.try(() => expect(actual).toEqual(expected))
-    })
-  )
-)
+const converged = Effect.flatMap(config, convergedTo)
 
 /** The slot's `wal_status` and `invalidation_reason`. */
 const slotWal = Effect.flatMap(SqlClient.SqlClient, (sql) =>

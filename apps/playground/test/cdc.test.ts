@@ -2,12 +2,38 @@ import { fileURLToPath } from "node:url"
 import { CdcStatus } from "@converge/cdc-sync"
 import { ProcessHarness, TestDatabase } from "@converge/testing"
 import { SqlClient } from "@effect/sql"
-import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Option, Schedule, Schema, Stream } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Chunk, Effect, Option, Schedule, Schema, Stream } from "effect"
 
 const playgroundDir = fileURLToPath(new URL("..", import.meta.url))
 
 describe("playground cdc", () => {
+  it.live(
+    "--help lists cdc, and cdc --help its options",
+    () =>
+      Effect.gen(function* () {
+        const helpOf = (args: ReadonlyArray<string>) =>
+          Effect.gen(function* () {
+            const help = yield* ProcessHarness.start({
+              command: process.execPath,
+              args: ["--import", "tsx", "src/bin.ts", ...args, "--help"],
+              cwd: playgroundDir
+            })
+            const exit = yield* help.exit
+            const text = Chunk.toReadonlyArray(yield* Stream.runCollect(help.output))
+              .map((line) => line.text)
+              .join("\n")
+            expect(exit.code, text).toBe(0)
+            return text
+          }).pipe(Effect.scoped)
+        const [root, cdc] = yield* Effect.all([helpOf([]), helpOf(["cdc"])], { concurrency: "unbounded" })
+        expect(root).toMatch(/- cdc \[/)
+        for (const option of ["--rate", "--query", "--search-every-ms", "--status-port", "--database-url"])
+          expect(cdc).toContain(option)
+      }),
+    120_000
+  )
+
   layer(TestDatabase.layer, { timeout: 240_000, excludeTestServices: true })("on a test database", (it) => {
     it.scoped(
       "cdc: the bookstore is backfilled and kept in sync under the live writer; a book written to the source is found by the printed search",

@@ -20,6 +20,7 @@ import { Effect, Layer, Logger, LogLevel } from "effect"
 import * as Backfill from "../src/backfill/Backfill.js"
 import * as Validation from "../src/config/Validation.js"
 import * as DocumentBuilder from "../src/documents/DocumentBuilder.js"
+import type { Sink } from "../src/sinks/Sink.js"
 import * as BenchServer from "./support/BenchServer.js"
 import * as OurPipeline from "./support/OurPipeline.js"
 import * as Shapes from "./support/Shapes.js"
@@ -35,6 +36,8 @@ interface BackfillCase extends Case {
   readonly anchorSeconds: number
   /** `COPY` of our document query's output: building in SQL, without a sink. */
   readonly buildInSqlPerSecond: number
+  /** The share of our time spent in the sink's writes. */
+  readonly sinkShare: number
 }
 
 const copyTimed = (url: string, query: string) =>
@@ -77,7 +80,22 @@ const measure = (server: BenchServer.BenchServer, shape: Shapes.Shape) =>
         builder.query.replace("$1::text[]", `(SELECT array_agg(id::text) FROM ${rootTable})`)
       )
 
-      const sink = yield* OurPipeline.postgresSink(sinkUrl, "search")
+      const postgres = yield* OurPipeline.postgresSink(sinkUrl, "search")
+      // The same sink, timing its writes: how much of the backfill the sink takes.
+      let sinkMillis = 0
+      const sink: Sink = {
+        ...postgres,
+        write: (writes) =>
+          Effect.suspend(() => {
+            const writeStarted = performance.now()
+            return Effect.ensuring(
+              postgres.write(writes),
+              Effect.sync(() => {
+                sinkMillis += performance.now() - writeStarted
+              })
+            )
+          })
+      }
       yield* sink.ensureIndexes([{ name: shape.index, searchable: builder.plan.searchable }])
       const started = performance.now()
       const written = yield* Backfill.run(
@@ -102,10 +120,11 @@ const measure = (server: BenchServer.BenchServer, shape: Shapes.Shape) =>
         ratio: ratioOf(ours, anchor, true),
         oursSeconds,
         anchorSeconds,
-        buildInSqlPerSecond: documents / buildInSqlSeconds
+        buildInSqlPerSecond: documents / buildInSqlSeconds,
+        sinkShare: sinkMillis / 1000 / oursSeconds
       }
       console.error(
-        `  ${shape.name}: ours ${ours.toFixed(0)} documents/s (${oursSeconds.toFixed(2)} s), COPY ${anchor.toFixed(0)} rows/s (${anchorSeconds.toFixed(2)} s), documents built in SQL ${measured.buildInSqlPerSecond.toFixed(0)}/s`
+        `  ${shape.name}: ours ${ours.toFixed(0)} documents/s (${oursSeconds.toFixed(2)} s, ${(measured.sinkShare * 100).toFixed(0)}% in sink writes), COPY ${anchor.toFixed(0)} rows/s (${anchorSeconds.toFixed(2)} s), documents built in SQL ${measured.buildInSqlPerSecond.toFixed(0)}/s`
       )
       return measured
     })

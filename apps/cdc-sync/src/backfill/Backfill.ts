@@ -24,7 +24,7 @@
 import type { Observer } from "@converge/core"
 import type { SqlError } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
-import { Clock, Data, Effect } from "effect"
+import { Clock, Data, Effect, Fiber } from "effect"
 import * as Lsn from "../capture/Lsn.js"
 import * as DocumentBuilder from "../documents/DocumentBuilder.js"
 import * as Sql from "../internal/sqlText.js"
@@ -90,20 +90,24 @@ export const run = (
         const total = counted?.total ?? 0
         yield* observer.notify(CdcEvent.BackfillStarted({ index, total }))
         const started = yield* Clock.currentTimeMillis
-        let last: string | null = null
         let done = 0
         let documents = 0
+        // The page after `after`, built; undefined past the last one.
+        const readPage = (after: string | null) =>
+          Effect.gen(function* () {
+            const page = yield* run<{ readonly id: string }>(pageQuery, [after])
+            if (page.length === 0) return undefined
+            const ids = page.map((row) => row.id)
+            const rows = yield* run<DocumentBuilder.DocumentRow>(builder.query, [ids])
+            return { ids, built: DocumentBuilder.fromRows(ids, rows) }
+          })
+        let next = yield* Effect.forkScoped(readPage(null))
         for (;;) {
-          const page: ReadonlyArray<{ readonly id: string }> = yield* run<{ readonly id: string }>(
-            pageQuery,
-            [last]
-          )
-          if (page.length === 0) break
-          const ids = page.map((row) => row.id)
-          const built = DocumentBuilder.fromRows(
-            ids,
-            yield* run<DocumentBuilder.DocumentRow>(builder.query, [ids])
-          )
+          const current = yield* Fiber.join(next)
+          if (current === undefined) break
+          const { ids: page, built } = current
+          // The snapshot connection reads and builds the next page while the sinks take this one.
+          next = yield* Effect.forkScoped(readPage(page[page.length - 1] ?? null))
           const writes: ReadonlyArray<DocumentWrite> = [
             ...built.documents.map((document) => ({ index, id: document.id, json: document.json, lsn })),
             ...built.gone.map((id) => ({ index, id, json: null, lsn }))
@@ -129,7 +133,6 @@ export const run = (
           }
           documents += built.documents.length
           done += page.length
-          last = page[page.length - 1]?.id ?? null
           const elapsedSeconds = Math.max((yield* Clock.currentTimeMillis) - started, 1) / 1000
           const rowsPerSecond = done / elapsedSeconds
           yield* observer.notify(

@@ -1,8 +1,9 @@
 /**
  * What the manager reports at `/status`: leadership, each group (desired / actual / healthy /
- * draining, whether its replacement breaker is open, its last error), the event queue (depth,
- * pending events, whether it is full), what happened to events, create rate-limit waits and the
- * last errors. Reducers here are pure; the manager applies them to a core `Status`.
+ * draining, whether its replacement breaker is open, its last error), the durable event queue
+ * (pending events, its capacity, whether it is full), what happened to events, and the last
+ * errors. Create rate-limit waits are a histogram at `/metrics`. Reducers here are pure; the
+ * manager applies them to a core `Status`.
  */
 import { Schema } from "effect"
 import type { EventTally } from "./reconciler/EventHandling.js"
@@ -41,8 +42,8 @@ export const ManagerStatus = Schema.Struct({
   leader: Schema.Boolean,
   term: Schema.Number,
   groups: Schema.Record({ key: Schema.String, value: GroupStatus }),
+  /** The durable event queue (`im_events`); the controller's own queue is `converge_workqueue_depth`. */
   queue: Schema.Struct({
-    depth: Schema.Number,
     pendingEvents: Schema.Number,
     capacity: Schema.Number,
     full: Schema.Boolean
@@ -69,7 +70,7 @@ export const initial = (capacity: number): ManagerStatus => ({
   leader: false,
   term: 0,
   groups: {},
-  queue: { depth: 0, pendingEvents: 0, capacity, full: false },
+  queue: { pendingEvents: 0, capacity, full: false },
   events: { handled: 0, discarded: 0, skipped: 0, failed: 0, retried: 0 },
   errorsTotal: 0,
   lastErrors: []

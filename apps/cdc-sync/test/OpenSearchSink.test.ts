@@ -238,6 +238,14 @@ describe("OpenSearchSink (against a local stand-in, not a real cluster)", () => 
       // The re-backfill at 50 rewrote "kept"; a live write at 60 added "new".
       yield* sink.write([upsert("kept", "b", 50n), upsert("new", "c", 60n)])
       yield* sink.sweep("orders", 50n)
+      // It scrolled through the index and released the scroll.
+      const log = yield* standIn.log
+      expect(
+        log.some((request) => request.path === "/orders/_search" && request.query.get("scroll") === "1m")
+      ).toBe(true)
+      expect(log.some((request) => request.method === "DELETE" && request.path === "/_search/scroll")).toBe(
+        true
+      )
       expect(Object.keys(yield* standIn.documents("orders")).sort()).toEqual(["kept", "new"])
       // The sweep's tombstone is versioned: a late write from before it cannot resurrect "old".
       yield* sink.write([upsert("old", "a", 20n)])

@@ -39,12 +39,16 @@ describe("opensearch sink configuration", () => {
       const standIn = yield* OpenSearchStandIn.start
       const config = yield* ConfigFile.parse(
         "cdc.yaml",
-        withSinks(`  search: { type: opensearch, nodes: ["${standIn.url}"], index_prefix: app_ }`)
+        withSinks(
+          `  search: { type: opensearch, nodes: ["${standIn.url}"], index_prefix: app_, auth: { username: cdc, password: pw } }`
+        )
       )
       const [sink] = yield* Main.sinksOf(config, "postgres://unused")
       expect(sink?.name).toBe("search")
       yield* sink!.ensureIndexes([{ name: "orders", searchable: [] }])
       expect(yield* standIn.aliases).toEqual({ app_orders: ["app_orders_g1"] })
+      const basic = `Basic ${Buffer.from("cdc:pw").toString("base64")}`
+      expect((yield* standIn.log).every((request) => request.authorization === basic)).toBe(true)
     })
   )
 })

@@ -25,6 +25,8 @@
  *   `writeNextGeneration` to the new one only; `swapGeneration` restores its refresh interval,
  *   refreshes it, and swaps the alias with one atomic `_aliases` call (`add` the new index,
  *   `remove_index` the old one), then records the index seeded.
+ * - **Search**: `searchable` is recorded in the mapping's `_meta`; OpenSearch's dynamic mapping
+ *   makes every string field full-text searchable through the alias.
  * - **Refresh** is disabled (`refresh_interval: -1`) while an index is being seeded (from
  *   creation or `clearSeeded` until `markSeeded`) and while a generation is built; `markSeeded`
  *   and `swapGeneration` restore the configured interval and refresh once.
@@ -351,6 +353,7 @@ export const make = (options: Options): Effect.Effect<Sink, never, Scope.Scope> 
           const alias = aliasOf(index)
           yield* refresh(alias)
           const stale: Array<{ readonly index: string; readonly id: string }> = []
+          let lastScroll: string | undefined
           let page = yield* call(`scrolling "${alias}"`, () =>
             client.search({
               index: alias,
@@ -369,6 +372,7 @@ export const make = (options: Options): Effect.Effect<Sink, never, Scope.Scope> 
                 }>
               }
             }
+            if (body._scroll_id !== undefined) lastScroll = body._scroll_id
             if (body.hits.hits.length === 0 || body._scroll_id === undefined) break
             for (const hit of body.hits.hits) {
               if (BigInt(hit._version) < lsn) stale.push({ index: hit._index, id: hit._id })
@@ -376,6 +380,12 @@ export const make = (options: Options): Effect.Effect<Sink, never, Scope.Scope> 
             const scrollId = body._scroll_id
             page = yield* call(`scrolling "${alias}"`, () =>
               client.scroll({ body: { scroll: "1m", scroll_id: scrollId } })
+            )
+          }
+          const scrollToClear = lastScroll
+          if (scrollToClear !== undefined) {
+            yield* Effect.ignore(
+              call("clearing the scroll", () => client.clearScroll({ body: { scroll_id: scrollToClear } }))
             )
           }
           const actions = stale.map((hit) => {

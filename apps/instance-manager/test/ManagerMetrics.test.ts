@@ -63,7 +63,7 @@ describe("manager metrics", () => {
             Effect.provideService(Notifier, ManagerMetrics.meteredNotifier(silent))
           )
           yield* ManagerMetrics.track(manager.status)
-          yield* SimulatedAgents.make({
+          const agents = yield* SimulatedAgents.make({
             controls: simulation.controls,
             interval: "5 seconds",
             report: manager.reportHealth
@@ -136,6 +136,25 @@ describe("manager metrics", () => {
           expect(sample(metrics, "converge_instances_group_desired", web)).toBe(4)
           expect(sample(metrics, "converge_instances_group_actual", web)).toBe(4)
           expect(sample(metrics, "converge_instances_group_breaker_open", web)).toBe(0)
+
+          // Three silent agents in web: the budget (50 % of 4) allows two replacements, so the
+          // breaker opens, and the replacements are counted by reason.
+          const running = (yield* simulation.controls.instances).filter(
+            (instance) => instance.group === "web" && instance.state === "running"
+          )
+          for (const instance of running.slice(0, 3)) yield* agents.mute(instance.instanceId)
+          yield* advanceUntil(
+            manager,
+            Effect.map(scrape, (text) => sample(text, "converge_instances_group_breaker_open", web) === 1),
+            { step: "2 seconds", max: "3 minutes" }
+          )
+          metrics = yield* scrape
+          expect(
+            sample(metrics, "converge_instances_replacements_total", {
+              ...web,
+              reason: "missed-health-reports"
+            })
+          ).toBe(2)
         })
     )
   })

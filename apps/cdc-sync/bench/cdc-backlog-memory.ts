@@ -8,7 +8,7 @@
  * gives a ratio near 1; a pipeline that buffered the backlog would give about 0.1).
  *
  *   node --import tsx --expose-gc bench/cdc-backlog-memory.ts            100 k and 1 M change backlogs
- *   node --import tsx --expose-gc bench/cdc-backlog-memory.ts --quick    10 k and 100 k change backlogs
+ *   node --import tsx --expose-gc bench/cdc-backlog-memory.ts --quick    3 k and 30 k change backlogs
  */
 import {
   type Case,
@@ -26,7 +26,7 @@ import * as Shapes from "./support/Shapes.js"
 import * as Slots from "./support/Slots.js"
 
 const quick = isQuick()
-const largeBacklog = quick ? 100_000 : 1_000_000
+const largeBacklog = quick ? 30_000 : 1_000_000
 const smallBacklog = largeBacklog / 10
 const sampleMillis = 250
 const megabytes = (bytes: number) => bytes / 1024 / 1024

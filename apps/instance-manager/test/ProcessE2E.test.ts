@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url"
 import { ProcessHarness, TestDatabase } from "@converge/testing"
 import { FetchHttpClient, HttpApiClient } from "@effect/platform"
 import { describe, expect, layer } from "@effect/vitest"
-import { Duration, Effect, Option, Schedule, Stream } from "effect"
+import { Duration, Effect, Exit, Option, Schedule, Stream } from "effect"
 import * as Api from "../src/http/Api.js"
 import * as ProcessProvider from "../src/provider/ProcessProvider.js"
 import * as InstanceStore from "../src/state/InstanceStore.js"
@@ -26,7 +26,7 @@ const isRunning = (pid: number) => {
 const eventually = <A, E, R>(
   what: string,
   check: Effect.Effect<Option.Option<A>, E, R>,
-  within: Duration.DurationInput = "120 seconds"
+  within: Duration.DurationInput = "180 seconds"
 ) =>
   check.pipe(
     Effect.flatMap(Option.match({ onNone: () => Effect.fail(`not yet: ${what}`), onSome: Effect.succeed })),
@@ -67,7 +67,7 @@ const urlAfter = (child: ProcessHarness.RunningProcess, label: string) =>
   )
 
 describe("the process provider end to end", () => {
-  layer(migratedDatabase, { excludeTestServices: true, timeout: 300_000 })(
+  layer(migratedDatabase, { excludeTestServices: true, timeout: 600_000 })(
     "converge-instances run on real processes",
     (it) => {
       it.scoped(
@@ -100,9 +100,9 @@ describe("the process provider end to end", () => {
                   gracePeriod: "5s",
                   drainSignal: "SIGUSR2"
                 },
-                // 10 s: an agent starting under tsx on a loaded machine must report within 3 intervals.
+                // 15 s: an agent starting under tsx on a loaded machine must report within 3 intervals.
                 groups: [
-                  { key: "web", desiredSize: 3, maxSurge: 1, healthInterval: "10s", drainTimeout: "5m" }
+                  { key: "web", desiredSize: 3, maxSurge: 1, healthInterval: "15s", drainTimeout: "5m" }
                 ]
               })
             )
@@ -112,6 +112,23 @@ describe("the process provider end to end", () => {
               cwd: appDir,
               env: { DATABASE_URL: database.url }
             })
+            // On a failure, what the manager and the database last said.
+            yield* Effect.addFinalizer((exit) =>
+              Exit.isSuccess(exit)
+                ? Effect.void
+                : Effect.gen(function* () {
+                    const output = yield* manager.recentOutput
+                    const instances = yield* InstanceStore.listAll(20).pipe(Effect.orElseSucceed(() => []))
+                    yield* Effect.logError(
+                      [
+                        "the manager's last output:",
+                        ...output.map((line) => line.text),
+                        "instances:",
+                        ...instances.map((instance) => JSON.stringify(instance))
+                      ].join("\n")
+                    )
+                  })
+            )
             const apiUrl = yield* urlAfter(manager, "api")
             const client = yield* HttpApiClient.make(Api.InstancesApi, { baseUrl: apiUrl }).pipe(
               Effect.provide(FetchHttpClient.layer)
@@ -216,7 +233,7 @@ describe("the process provider end to end", () => {
             expect(exit.code === 0 || exit.signal === "SIGINT").toBe(true)
             expect(survivors.every((record) => isRunning(record.pid))).toBe(true)
           }),
-        300_000
+        600_000
       )
     }
   )

@@ -49,16 +49,25 @@ describe("Rejected documents", () => {
               Effect.filterOrFail((rows) => rows.length === 1)
             )
           )
-          const [letter] = yield* sql<{
-            readonly index: string
-            readonly documentId: string
-            readonly reason: string
-          }>`
-          SELECT index, document_id AS "documentId", reason FROM dead._converge_dead_letters`
+          // The dead letter and the quarantine event follow the batch's write: wait for them too.
+          const [letter] = yield* eventually(
+            sql<{
+              readonly index: string
+              readonly documentId: string
+              readonly reason: string
+            }>`
+            SELECT index, document_id AS "documentId", reason FROM dead._converge_dead_letters`.pipe(
+              Effect.filterOrFail((rows) => rows.length === 1)
+            )
+          )
           expect(letter).toMatchObject({ index: "orders", documentId: "100" })
           expect(letter?.reason).toContain("too long for tsvector")
           expect(
-            (yield* dead.recorded.events).find((event) => event._tag === "DocumentQuarantined")
+            yield* eventually(
+              Effect.flatMap(dead.recorded.events, (events) =>
+                Effect.fromNullable(events.find((event) => event._tag === "DocumentQuarantined"))
+              )
+            )
           ).toMatchObject({
             index: "orders",
             id: "100",

@@ -14,6 +14,7 @@
  *   SlotLag             ──▶ slot_lag_bytes
  *   LiveStarted         ──▶ live (1)
  *   ErrorOccurred       ──▶ errors_total{retrying}
+ *   Reindex*            ──▶ reindexes_total{index, outcome}, reindexing{index}
  * ```
  */
 import { Observer } from "@converge/core"
@@ -118,6 +119,23 @@ export const errorsTotal = Metric.counter("converge_cdc_errors_total", {
   incremental: true
 })
 
+/** `converge_cdc_reindexes_total{index, outcome}`: reindexes `started`, `completed` (swapped in) and `failed`. */
+export const reindexesTotal = Metric.counter("converge_cdc_reindexes_total", {
+  description: "Reindexes started, completed (the new generation swapped in) and failed, by index",
+  incremental: true
+})
+
+/** `converge_cdc_reindexing{index}`: 1 while a next generation of the index is being built. */
+export const reindexing = Metric.gauge("converge_cdc_reindexing", {
+  description: "1 while a reindex of the index runs (the current generation serves meanwhile)"
+})
+
+const reindexOutcome = (index: string, outcome: "started" | "completed" | "failed") =>
+  Effect.zipRight(
+    Metric.increment(Metric.tagged(Metric.tagged(reindexesTotal, "index", index), "outcome", outcome)),
+    Metric.set(Metric.tagged(reindexing, "index", index), outcome === "started" ? 1 : 0)
+  )
+
 /** Updates the metrics for one event. */
 export const record = (event: CdcEvent): Effect.Effect<void> => {
   switch (event._tag) {
@@ -168,6 +186,12 @@ export const record = (event: CdcEvent): Effect.Effect<void> => {
       return Metric.set(live, 1)
     case "ErrorOccurred":
       return Metric.increment(Metric.tagged(errorsTotal, "retrying", String(event.retrying)))
+    case "ReindexStarted":
+      return reindexOutcome(event.index, "started")
+    case "ReindexCompleted":
+      return reindexOutcome(event.index, "completed")
+    case "ReindexFailed":
+      return reindexOutcome(event.index, "failed")
     default:
       return Effect.void
   }

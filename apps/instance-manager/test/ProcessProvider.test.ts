@@ -160,6 +160,7 @@ describe("ProcessProvider", () => {
         yield* awaitGone(record.pid)
         expect(took).toBeGreaterThanOrEqual(1_000)
         expect(yield* logOf(record.logFile)).toContain("ignoring SIGTERM")
+        yield* logShows(record.logFile, `[converge] process ${record.pid} exited on SIGKILL`)
         expect(Option.isNone(yield* processes.provider.describe(created.providerId))).toBe(true)
       }),
     60_000
@@ -182,7 +183,7 @@ describe("ProcessProvider", () => {
           Option.exists(found, (inspection) => inspection.record.exit?.code === 3)
         )
       )
-      expect(record.pid).toBeGreaterThan(0)
+      yield* logShows(record.logFile, `[converge] process ${record.pid} exited with code 3`)
       const listed = yield* processes.provider.list("default", "web")
       expect(listed.map((instance) => instance.state)).toEqual(["terminated"])
 

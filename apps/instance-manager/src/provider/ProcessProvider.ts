@@ -206,7 +206,18 @@ export const make = (options: Options, managerUrl: Effect.Effect<string>): Effec
         })
         child.once("exit", (code, signal) => {
           exited = { code, signal, at: Date.now() }
-          if (providerId !== undefined) ProcessRecord.recordExitSync(stateDir, providerId, exited)
+          // The record goes with the delete; the log file keeps how the process ended.
+          const how = signal === null ? `with code ${code}` : `on ${signal}`
+          try {
+            Fs.appendFileSync(logFile, `[converge] process ${child.pid} exited ${how}\n`)
+          } catch {
+            // A full disk or a removed directory: the record below still has it.
+          }
+          try {
+            if (providerId !== undefined) ProcessRecord.recordExitSync(stateDir, providerId, exited)
+          } catch {
+            // Likewise: describe still sees the process gone, through /proc.
+          }
         })
         child.once("spawn", () => {
           const pid = child.pid
@@ -251,7 +262,11 @@ export const make = (options: Options, managerUrl: Effect.Effect<string>): Effec
           if (settled) return
           settled = true
           Fs.closeSync(output)
-          if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL")
+          try {
+            if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL")
+          } catch {
+            // Not ours to signal any more (EPERM): nothing was recorded either.
+          }
         })
       })
 

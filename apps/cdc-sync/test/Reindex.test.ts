@@ -27,7 +27,9 @@ const post = (url: string, body?: unknown) =>
     const request =
       body === undefined
         ? HttpClientRequest.post(url)
-        : HttpClientRequest.bodyUnsafeJson(HttpClientRequest.post(url), body)
+        : typeof body === "string"
+          ? HttpClientRequest.bodyText(HttpClientRequest.post(url), body, "application/json")
+          : HttpClientRequest.bodyUnsafeJson(HttpClientRequest.post(url), body)
     const response = yield* client.execute(request)
     return { status: response.status, body: (yield* response.json) as Record<string, unknown> }
   }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer), Effect.orDie)
@@ -83,6 +85,9 @@ describe("Reindex", () => {
           expect(unknown.body.error).toBe('unknown index "nope": the configuration defines "orders"')
           const unnamed = yield* post(`${admin.url}/reindex`)
           expect(unnamed.status).toBe(400)
+          const garbled = yield* post(`${admin.url}/reindex`, "{index:")
+          expect(garbled.status).toBe(400)
+          expect(garbled.body.error).toContain('the body is not {"index":"NAME"}')
 
           // The writer keeps changing roots and children until the swap, and a little after.
           let next = 5000
@@ -135,6 +140,10 @@ describe("Reindex", () => {
           const progress = (yield* events.events).filter((event) => event._tag === "BackfillProgress")
           expect(progress.length).toBeGreaterThan(10)
           expect(yield* reindexer.running).toEqual([])
+          const listed = yield* Effect.tryPromise(() =>
+            fetch(`${admin.url}/reindex`).then((response) => response.json())
+          ).pipe(Effect.orDie)
+          expect(listed).toEqual({ running: [] })
           const [marker] = yield* sql<{ readonly lsn: string }>`
             SELECT snapshot_lsn::text AS lsn FROM search._converge_seeded WHERE index = 'orders'`
           expect(marker?.lsn).toBe(completed?._tag === "ReindexCompleted" ? completed.lsn : "")

@@ -78,10 +78,10 @@ describe("Metrics", () => {
           const batches = sample(exposition, "converge_cdc_batches_total") ?? 0
           expect(batches).toBeGreaterThanOrEqual(1)
           expect(sample(exposition, "converge_cdc_flush_seconds_count")).toBe(batches)
-          // Order 100, order 104, and orders 100 and 101 of customer 1 at least once each.
+          // Orders 100 and 104 (customer 1 has both): at least once each, however the batches fell.
           expect(
             sample(exposition, 'converge_cdc_documents_written_total{index="orders"}')
-          ).toBeGreaterThanOrEqual(3)
+          ).toBeGreaterThanOrEqual(2)
           expect(exposition).toContain("# TYPE converge_cdc_flush_seconds histogram")
           expect(exposition).toContain("# TYPE converge_cdc_slot_lag_bytes gauge")
           yield* daemon.kill("SIGTERM")

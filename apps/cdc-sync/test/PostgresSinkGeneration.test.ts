@@ -133,6 +133,39 @@ describe("PostgresSink generations", () => {
       })
     )
 
+    it.effect("the grants on the serving table move to the swapped-in one", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const database = yield* TestDatabase.TestDatabase
+        const role = `cdc_search_reader_${database.name.slice(-6)}`
+        const postgres = yield* PostgresSink.make({
+          name: "granted",
+          schema: "granted",
+          textSearchConfig: "simple"
+        })
+        yield* postgres.ensureIndexes([orders])
+        yield* sql.unsafe(`CREATE ROLE ${role}`)
+        yield* sql.unsafe(`GRANT SELECT ON granted.orders TO ${role} WITH GRANT OPTION`)
+        yield* sql.unsafe(`GRANT INSERT ON granted.orders TO PUBLIC`)
+        yield* postgres.beginGeneration(orders)
+        yield* postgres.swapGeneration("orders", 1n)
+        const [privileges] = yield* sql.unsafe<{
+          readonly select: boolean
+          readonly grantOption: boolean
+          readonly publicInsert: boolean
+          readonly update: boolean
+        }>(
+          `SELECT has_table_privilege('${role}', 'granted.orders', 'SELECT') AS select,
+                  has_table_privilege('${role}', 'granted.orders', 'SELECT WITH GRANT OPTION') AS "grantOption",
+                  has_table_privilege('public', 'granted.orders', 'INSERT') AS "publicInsert",
+                  has_table_privilege('${role}', 'granted.orders', 'UPDATE') AS update`
+        )
+        yield* sql.unsafe(`DROP OWNED BY ${role}`)
+        yield* sql.unsafe(`DROP ROLE ${role}`)
+        expect(privileges).toEqual({ select: true, grantOption: true, publicInsert: true, update: false })
+      })
+    )
+
     it.effect("swapping without a next generation is SinkUnavailable and leaves the serving table", () =>
       Effect.gen(function* () {
         const postgres = yield* PostgresSink.make({

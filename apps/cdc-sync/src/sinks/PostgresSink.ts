@@ -29,7 +29,9 @@
  * shape (its indexes `NAME__next_pkey`, `NAME__next_search`); while it exists `write` upserts into
  * both tables. `swapGeneration` is one transaction: drop `NAME`, rename `NAME__next` and its
  * indexes to the serving names, record the seeded marker. A reader of `NAME` waits on the lock for
- * that moment and then reads the new table; it never sees `NAME` missing or empty. A live write
+ * that moment and then reads the new table; it never sees `NAME` missing or empty. The grants on
+ * `NAME` move to the new table; a view over `NAME` makes the swap fail (the old generation keeps
+ * serving): query the table itself. A live write
  * racing the swap into `NAME__next` fails (the table is gone) and the pipeline retries the batch
  * into the new `NAME`. `ensureIndexes` drops a `NAME__next` that no reindex of this process owns
  * (a crash left it half-built); should that hit a reindex running in another process (a one-shot
@@ -300,6 +302,23 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
       swapGeneration: (index, lsn) =>
         Effect.gen(function* () {
           const next = nextName(index)
+          // Readers keep their privileges: the serving table's grants (made any time before the swap) move over.
+          const grants = yield* sql<{
+            readonly grantee: string
+            readonly privilege: string
+            readonly grantable: boolean
+          }>`
+            SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS grantee,
+                   a.privilege_type AS privilege, a.is_grantable AS grantable
+            FROM pg_class c
+            CROSS JOIN LATERAL aclexplode(c.relacl) a
+            LEFT JOIN pg_roles r ON r.oid = a.grantee
+            WHERE c.oid = to_regclass(${tableOf(index)}) AND a.grantee <> c.relowner`
+          for (const grant of grants) {
+            yield* sql.unsafe(
+              `GRANT ${grant.privilege} ON ${tableOf(next)} TO ${grant.grantee}${grant.grantable ? " WITH GRANT OPTION" : ""}`
+            )
+          }
           yield* sql.unsafe(`DROP TABLE IF EXISTS ${tableOf(index)}`)
           yield* sql.unsafe(`ALTER TABLE ${tableOf(next)} RENAME TO ${Sql.identifier(index)}`)
           yield* sql.unsafe(

@@ -10,6 +10,9 @@
  *     ─▶ acknowledge the commit LSN of the last *final* part in the batch
  * ```
  *
+ * The next batch is taken, resolved and built (source reads only) while the current one is written
+ * and acknowledged, so the source and the sinks work at the same time.
+ *
  * A batch closes at `maxChanges` changes or `maxWait` after its first part (`Batcher`). Documents are built
  * from the current state after the batch's commits and tagged with the batch's highest commit
  * LSN. A whole-batch failure (sink down, source connection lost) retries the same batch with
@@ -18,7 +21,7 @@
  */
 import type { Observer } from "@converge/core"
 import type { SqlClient, SqlError } from "@effect/sql"
-import { Clock, type Duration, Effect, Schedule } from "effect"
+import { Clock, type Duration, Effect, Fiber, Schedule } from "effect"
 import * as Backfill from "../backfill/Backfill.js"
 import * as Lsn from "../capture/Lsn.js"
 import type { ReplicationStream, TransactionPart } from "../capture/ReplicationStream.js"
@@ -86,10 +89,10 @@ export const run = (
     const policyOf = (index: string) =>
       workers.find((worker) => worker.plan.name === index)?.plan.onError ?? "stop"
 
-    const process = (batch: ReadonlyArray<TransactionPart>) =>
+    // Resolve and build: reads the source only, so it may run while the previous batch is written.
+    const prepare = (batch: ReadonlyArray<TransactionPart>) =>
       Effect.gen(function* () {
         const changes = batch.flatMap((part) => part.changes)
-        const truncated = new Set(batch.flatMap((part) => part.truncated))
         const lsn = batch.reduce((highest, part) => Lsn.max(highest, part.commitLsn), Lsn.zero)
         const writes: Array<DocumentWrite> = []
         const documentsByIndex: Record<string, number> = {}
@@ -102,6 +105,14 @@ export const run = (
           for (const id of built.gone) writes.push({ index, id, json: null, lsn })
           documentsByIndex[index] = ids.size
         }
+        return { batch, changes, lsn, writes, documentsByIndex }
+      })
+
+    // Write to every sink, flush, acknowledge; then backfill what a TRUNCATE made stale.
+    const commit = (prepared: Effect.Effect.Success<ReturnType<typeof prepare>>) =>
+      Effect.gen(function* () {
+        const { batch, changes, lsn, writes, documentsByIndex } = prepared
+        const truncated = new Set(batch.flatMap((part) => part.truncated))
         const flushStarted = yield* Clock.currentTimeMillis
         for (const sink of sinks) {
           const report = yield* sink.write(writes)
@@ -176,7 +187,17 @@ export const run = (
           weight: (part) => part.changes.length
         }),
         (batcher) =>
-          Effect.forever(Effect.flatMap(nextBatch(batcher), (batch) => reportAndRetry(process(batch))))
+          Effect.gen(function* () {
+            const prepareNext = Effect.flatMap(nextBatch(batcher), (batch) => reportAndRetry(prepare(batch)))
+            // One batch ahead: the next batch is taken and built while this one is written and
+            // acknowledged (acknowledgements stay in order: only the loop commits).
+            let next = yield* Effect.fork(prepareNext)
+            for (;;) {
+              const prepared = yield* Fiber.join(next)
+              next = yield* Effect.fork(prepareNext)
+              yield* reportAndRetry(commit(prepared))
+            }
+          })
       )
     )
   })

@@ -50,7 +50,7 @@ const copyTimed = (url: string, query: string) =>
       "--command",
       `COPY (${query}) TO STDOUT`
     ]),
-    (timed) => timed.wallSeconds
+    (timed) => timed.seconds
   )
 
 const measure = (server: BenchServer.BenchServer, shape: Shapes.Shape) =>

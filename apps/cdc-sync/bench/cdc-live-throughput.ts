@@ -7,14 +7,14 @@
  *
  * Per case: a fresh source database with a publication, two fresh pgoutput slots (ours and the
  * anchor's), then N changes written (not timed). Then each consumer drains its own slot:
- * pg_recvlogical up to the WAL position after the workload (`--endpos`; timed from its verbose
- * "starting log streaming", leaving process start and connection out), then our daemon from the
+ * pg_recvlogical up to the WAL position after the workload (`--endpos`; timed by a shell around
+ * it, minus its start-up measured on an empty slot), then our daemon from the
  * start of live capture until every change was flushed into the sink and acknowledged, then
  * pg_recvlogical again on a third slot; the faster pg_recvlogical run is the anchor. The sink is a database
  * of its own on the same server.
  *
  *   node --import tsx --expose-gc bench/cdc-live-throughput.ts            200 k bulk / 100 k row-by-row changes per case
- *   node --import tsx --expose-gc bench/cdc-live-throughput.ts --quick    10 k bulk / 4 k row-by-row changes per case
+ *   node --import tsx --expose-gc bench/cdc-live-throughput.ts --quick    10 k bulk / 8 k row-by-row changes per case
  */
 import { type Case, isQuick, printTable, type Result, ratioOf, writeResult } from "@converge/bench"
 import { Effect, Logger, LogLevel } from "effect"
@@ -25,7 +25,7 @@ import * as Slots from "./support/Slots.js"
 
 const quick = isQuick()
 const bulkChanges = quick ? 10_000 : 200_000
-const rowByRowChanges = quick ? 4_000 : 100_000
+const rowByRowChanges = quick ? 8_000 : 100_000
 const bulkTransactionChanges = 1_000
 const goalRatio = 0.3
 
@@ -41,6 +41,7 @@ interface LiveCase extends Case {
   readonly oursDocumentsPerSecond: number
   readonly anchorSeconds: number
   readonly anchorRunsSeconds: ReadonlyArray<number>
+  readonly anchorStartupSeconds: number
 }
 
 const measure = (server: BenchServer.BenchServer, shape: Shapes.Shape, commits: Shapes.Commits) =>
@@ -56,7 +57,8 @@ const measure = (server: BenchServer.BenchServer, shape: Shapes.Shape, commits: 
         yield* Slots.create("bench_anchor")
         yield* Slots.create("bench_anchor_after")
         yield* Shapes.write(shape, 1, documents, commits)
-        return { endLsn: yield* Slots.currentLsn }
+        const endLsn = yield* Slots.currentLsn
+        return { endLsn, startup: yield* Slots.recvlogicalStartup(sourceUrl, "bench_idle") }
       }).pipe(Effect.provide(BenchServer.clientLayer(sourceUrl, 2)))
       const written = documents * shape.changesPerDocument
 
@@ -72,7 +74,8 @@ const measure = (server: BenchServer.BenchServer, shape: Shapes.Shape, commits: 
       yield* running.stop
       // Again after ours, on a slot of its own: the faster of the two runs is the anchor.
       const anchorAfter = yield* Slots.drainWithRecvlogical(sourceUrl, "bench_anchor_after", prepared.endLsn)
-      const anchorSeconds = Math.min(anchorBefore.seconds, anchorAfter.seconds)
+      // Both runs minus pg_recvlogical's start-up; floored at 1 ms.
+      const anchorSeconds = Math.max(Math.min(anchorBefore, anchorAfter) - prepared.startup, 1e-3)
 
       const ours = written / oursSeconds
       const anchor = written / anchorSeconds
@@ -90,7 +93,8 @@ const measure = (server: BenchServer.BenchServer, shape: Shapes.Shape, commits: 
         oursSinkShare: totals.sinkMillis / 1000 / oursSeconds,
         oursDocumentsPerSecond: documents / oursSeconds,
         anchorSeconds,
-        anchorRunsSeconds: [anchorBefore.seconds, anchorAfter.seconds]
+        anchorRunsSeconds: [anchorBefore, anchorAfter],
+        anchorStartupSeconds: prepared.startup
       }
       console.error(
         `  ${measured.name}: ours ${ours.toFixed(0)} changes/s (${oursSeconds.toFixed(2)} s, ${totals.batches} batches, ${(measured.oursSinkShare * 100).toFixed(0)}% in the sink), pg_recvlogical ${anchor.toFixed(0)} changes/s (${anchorSeconds.toFixed(2)} s)`
@@ -137,7 +141,7 @@ const program = Effect.scoped(
         sink: "postgres (a database of its own on the same server)",
         batch: "defaults (max_changes 256, queue_capacity 1024)",
         anchorTiming:
-          'the faster of two pg_recvlogical runs (before and after ours, a slot each), each from its verbose "starting log streaming" line to its exit (--endpos: the WAL position after the workload)',
+          "the faster of two pg_recvlogical runs (before and after ours, a slot each, --endpos: the WAL position after the workload), timed by a shell around it, minus its start-up on an empty slot (median of 3)",
         oursTiming: "from LiveStarted to the BatchCommitted event that completes the workload"
       },
       cases,

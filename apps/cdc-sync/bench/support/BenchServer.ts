@@ -111,43 +111,38 @@ export const toolVersion = (command: string): string => {
 /** The process failed or could not start. */
 export class ToolFailed extends Data.TaggedError("ToolFailed")<{ readonly message: string }> {}
 
-/** How long a tool ran: from spawn to exit, and from the moment it printed its start marker to exit. */
+/** How long a tool ran. */
 export interface Timed {
+  /** From spawn to exit, as this process saw it. */
   readonly wallSeconds: number
-  /** Seconds from the first stderr line matching the start marker to exit (the wall time when there is no marker). */
+  /** From just before `exec` to just after exit, as a shell around the tool measured it (no event-loop delay). */
   readonly seconds: number
 }
 
-/**
- * Runs `command` with `args` to completion (stdout discarded). When `startMarker` is given, the
- * clock of `seconds` starts when a stderr line matches it (e.g. pg_recvlogical's verbose
- * "starting log streaming"), leaving process start and connection out.
- */
-export const timeTool = (
-  command: string,
-  args: ReadonlyArray<string>,
-  startMarker?: RegExp
-): Effect.Effect<Timed, ToolFailed> =>
+// Times the command inside the child, so a busy machine delaying this process's event loop does not shorten or stretch it.
+const timingShell =
+  'started=$(date +%s%N); "$@"; code=$?; ended=$(date +%s%N); echo "elapsed_ns=$((ended - started))" >&2; exit $code'
+
+/** Runs `command` with `args` to completion (stdout discarded) and times it. */
+export const timeTool = (command: string, args: ReadonlyArray<string>): Effect.Effect<Timed, ToolFailed> =>
   Effect.async<Timed, ToolFailed>((resume) => {
     const spawned = performance.now()
-    let markerSeen: number | undefined
-    const child = ChildProcess.spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] })
+    const child = ChildProcess.spawn("sh", ["-c", timingShell, "sh", command, ...args], {
+      stdio: ["ignore", "ignore", "pipe"]
+    })
     let stderr = ""
     child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk.toString()
-      if (markerSeen === undefined && startMarker?.test(stderr) === true) markerSeen = performance.now()
     })
     child.on("error", (error) =>
       resume(Effect.fail(new ToolFailed({ message: `${command}: ${error.message}` })))
     )
     child.on("exit", (code, signal) => {
-      const exited = performance.now()
+      const wallSeconds = (performance.now() - spawned) / 1000
+      const elapsed = /elapsed_ns=(\d+)/.exec(stderr)?.[1]
       resume(
-        code === 0
-          ? Effect.succeed({
-              wallSeconds: (exited - spawned) / 1000,
-              seconds: (exited - (markerSeen ?? spawned)) / 1000
-            })
+        code === 0 && elapsed !== undefined
+          ? Effect.succeed({ wallSeconds, seconds: Number(elapsed) / 1e9 })
           : Effect.fail(
               new ToolFailed({ message: `${command} exited with ${code ?? signal}: ${stderr.trim()}` })
             )

@@ -3,6 +3,8 @@
  * server's own decoder streaming the same slot setup to `/dev/null`, the physical limit of
  * logical decoding on this machine.
  */
+
+import { median } from "@converge/bench"
 import type { SqlError } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
@@ -42,14 +44,22 @@ export const recvlogicalArgs = (url: string, slot: string, endLsn: string): Read
   "/dev/null"
 ]
 
-/**
- * pg_recvlogical streaming `slot` up to `endLsn`: `seconds` runs from its verbose "starting log
- * streaming" line (connected, about to send START_REPLICATION) to its exit, so process start and
- * connection are left out as they are on our side.
- */
+/** Seconds for pg_recvlogical to stream `slot` up to `endLsn` (process start and connection included). */
 export const drainWithRecvlogical = (url: string, slot: string, endLsn: string) =>
-  BenchServer.timeTool(
-    "pg_recvlogical",
-    [...recvlogicalArgs(url, slot, endLsn), "--verbose"],
-    /starting log streaming/
+  Effect.map(
+    BenchServer.timeTool("pg_recvlogical", recvlogicalArgs(url, slot, endLsn)),
+    (timed) => timed.seconds
   )
+
+/**
+ * pg_recvlogical's fixed cost (process start, connection, replication start) on this machine now:
+ * the median of three runs over an empty slot, subtracted from a drain so that both sides are
+ * timed from the start of streaming.
+ */
+export const recvlogicalStartup = (url: string, slot: string) =>
+  Effect.gen(function* () {
+    yield* create(slot)
+    const seconds: Array<number> = []
+    for (let run = 0; run < 3; run++) seconds.push(yield* drainWithRecvlogical(url, slot, yield* currentLsn))
+    return median(seconds)
+  })

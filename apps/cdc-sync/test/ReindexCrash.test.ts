@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { ProcessHarness, TestDatabase } from "@converge/testing"
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type SqlError } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Layer, Option, Stream } from "effect"
 import { eventually } from "./fixtures/live.js"
@@ -76,7 +76,8 @@ describe("Reindex crash", () => {
             readonly oid: number
           }>`SELECT 'search.orders'::regclass::oid::int AS oid`
           expect(yield* postReindex(first.admin)).toBe(202)
-          // Kill once the next generation is partly written.
+          // Once the next generation is partly written, freeze it there: an exclusive lock on the
+          // next table stops the reindex's (autocommit) writes, so the kill lands mid-reindex.
           yield* eventually(
             Effect.filterOrFail(
               nextRows,
@@ -85,11 +86,22 @@ describe("Reindex crash", () => {
             ),
             "90 seconds"
           )
+          const locker = yield* sql.reserve
+          const onLocker = <A extends object>(text: string) =>
+            locker.execute(text, [], undefined) as Effect.Effect<ReadonlyArray<A>, SqlError.SqlError>
+          yield* onLocker("BEGIN")
+          yield* onLocker("LOCK TABLE search.orders__next IN ACCESS EXCLUSIVE MODE")
+          const [frozen] = yield* onLocker<{ readonly rows: number; readonly swapped: boolean }>(
+            `SELECT (SELECT count(*)::int FROM search.orders__next) AS rows,
+                    'search.orders'::regclass::oid::int <> ${before?.oid} AS swapped`
+          )
+          expect(frozen?.swapped).toBe(false)
           const killed = yield* first.child.kill("SIGKILL")
           expect(killed.signal).toBe("SIGKILL")
-          const leftover = yield* nextRows
-          expect(leftover).not.toBeNull()
-          expect(leftover).toBeLessThan(30003)
+          yield* onLocker("ROLLBACK")
+          expect(frozen?.rows).toBeGreaterThan(0)
+          expect(frozen?.rows).toBeLessThan(30003)
+          expect(yield* nextRows).not.toBeNull()
           // The old generation still serves, whole.
           const [still] = yield* sql<{
             readonly oid: number

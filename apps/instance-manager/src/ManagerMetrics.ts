@@ -200,8 +200,17 @@ export const meteredProvider = (provider: Provider.Service): Provider.Service =>
         Effect.tap(
           Option.match({
             onNone: () => {
+              // Gone for good: counted once, then forgotten (the manager never deletes it at the provider).
               const owner = owners.get(providerId)
-              return owner === undefined ? Effect.void : countLost(providerId, owner, "gone")
+              return owner === undefined
+                ? Effect.void
+                : Effect.zipRight(
+                    countLost(providerId, owner, "gone"),
+                    Effect.sync(() => {
+                      owners.delete(providerId)
+                      lost.delete(providerId)
+                    })
+                  )
             },
             onSome: (instance) =>
               Effect.zipRight(

@@ -120,6 +120,20 @@ describe("manager metrics", () => {
           expect(sample(metrics, "converge_instances_creates_total", api)).toBe(3)
           expect(sample(metrics, "converge_instances_group_actual", api)).toBe(3)
 
+          // An api instance vanishes at the provider: counted once as lost (gone), and replaced.
+          const [vanishing] = (yield* simulation.controls.instances).filter(
+            (instance) => instance.group === "api" && instance.state === "running"
+          )
+          yield* simulation.controls.vanish(vanishing?.providerId ?? "")
+          yield* advanceUntil(
+            manager,
+            Effect.map(
+              scrape,
+              (text) => sample(text, "converge_instances_lost_total", { ...api, state: "gone" }) === 1
+            ),
+            { step: "2 seconds", max: "2 minutes" }
+          )
+
           // A transient create failure on a resize: counted by kind, and an error for the group.
           yield* simulation.controls.failNextCreates(1, "transient")
           yield* manager.setDesired("default", "web", 4)

@@ -2,6 +2,7 @@
  * `converge-instances run` composed: the config file, the database (`DATABASE_URL` or an
  * embedded Postgres), migrations, the provider, the Postgres leader gate, the manager, the API
  * server and the status server (`/status`, `/metrics`, `/healthz`, `/readyz`), until interrupted.
+ * The provider and the notifier are metered and the status followed (`ManagerMetrics`).
  *
  * ```text
  *   config.yaml ─▶ ManagerConfig ─┐

@@ -1,23 +1,24 @@
 /**
- * Replacement latency, in wall-clock time on the real clock (no `TestClock`): one manager on a
- * real Postgres (the embedded one unless `CONVERGE_TEST_DATABASE_URL` / `DATABASE_URL` is set),
- * the simulated provider (50 ms create latency, 5 ms describe, an API bucket too large to
- * throttle), agents reporting health every 200 ms, and its HTTP API served.
+ * Replacement latency, in wall-clock time on the real clock (no `TestClock`): a manager on a real
+ * Postgres (the embedded one unless `CONVERGE_TEST_DATABASE_URL` / `DATABASE_URL` is set), the
+ * simulated provider (50 ms create latency, 5 ms describe, an API bucket too large to throttle),
+ * agents reporting health every 500 ms, and its HTTP API served.
  *
  *   node --import tsx --expose-gc bench/instances-replacement.ts            50 instances per case
  *   node --import tsx --expose-gc bench/instances-replacement.ts --quick    20 instances per case
  *
- * Two cases, each over N instances in N groups of 2 (`maxSurge: 1`, a replacement budget of 100 %,
- * so neither the surge cap nor the budget holds a replacement back; the notice groups have a 1 h
- * health interval, so no health pass runs around a notice):
+ * Two cases, each with a manager of its own (fresh tables and cloud) over N groups of 2
+ * (`maxSurge: 1`, a replacement budget of 100 %, so neither the surge cap nor the budget holds a
+ * replacement back), one measured instance per group:
  *
- * - `missed health reports`: the instance's agent stops reporting (all N at once). Measured from
- *   its last health report the manager recorded to the completion of its replacement's create in
- *   the cloud. The manager may only act after 3 silent health intervals (the spec's rule,
- *   `healthInterval: 1s` here), so the anchor — the floor — is `3 × healthInterval + create latency`.
- * - `termination notice`: `POST /v1/instances/:id/termination-notice` through the HTTP API, one
- *   instance at a time. Measured from just before the request to the completion of the
- *   replacement's create in the cloud; the floor (anchor) is the create latency.
+ * - `missed health reports` (`healthInterval: 2s`): the measured agents all stop reporting at
+ *   once. Measured from the instance's last health report the manager recorded to the completion
+ *   of its replacement's create in the cloud. The manager may only act after 3 silent health
+ *   intervals (the spec's rule), so the anchor — the floor — is `3 × healthInterval + create latency`.
+ * - `termination notice` (`healthInterval: 1h`, so no health pass runs around a notice):
+ *   `POST /v1/instances/:id/termination-notice` through the HTTP API, one instance at a time.
+ *   Measured from just before the request to the completion of the replacement's create in the
+ *   cloud; the floor (anchor) is the create latency.
  *
  * Reported: p50 and p99 of each case, and the worst p50 ratio at the top level.
  */
@@ -33,10 +34,21 @@ import {
 } from "@converge/bench"
 import { LeaderGate } from "@converge/core"
 import { EmbeddedPostgres, PgDatabase, PgLeaderGate } from "@converge/pg"
-import { FetchHttpClient, HttpApiClient } from "@effect/platform"
+import { FetchHttpClient, HttpApiClient, type HttpClient } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Context, Effect, Layer, Logger, LogLevel, Option, Schedule, Schema, Stream } from "effect"
+import {
+  Context,
+  Effect,
+  Layer,
+  Logger,
+  LogLevel,
+  Option,
+  Schedule,
+  Schema,
+  type Scope,
+  Stream
+} from "effect"
 import * as ManagerConfig from "../src/config/ManagerConfig.js"
 import { SimulatedProviderConfig } from "../src/config/ProviderConfig.js"
 import * as Api from "../src/http/Api.js"
@@ -52,8 +64,8 @@ import * as StateSchema from "../src/state/Schema.js"
 const quick = isQuick()
 const perCase = quick ? 20 : 50
 const perGroup = 2
-const healthIntervalMs = 1_000
-const agentIntervalMs = 200
+const healthIntervalMs = 2_000
+const agentIntervalMs = 500
 const createLatencyMs = 50
 const lockKey = 7_000_902
 
@@ -80,155 +92,178 @@ const summarize = (name: string, seconds: ReadonlyArray<number>, floor: number):
   }
 }
 
+/**
+ * Runs `measure` against a fresh manager (fresh tables, cloud and agents) whose groups are N
+ * groups of 2 with `healthInterval`, once every instance runs and reports; the manager stops after.
+ */
+const withManager = <A>(
+  client: PgClient.PgClient,
+  healthInterval: string,
+  measure: (setup: {
+    readonly manager: InstanceManager.InstanceManager
+    readonly simulation: SimulatedProvider.Simulation
+    readonly muted: Set<string>
+    readonly apiUrl: string
+  }) => Effect.Effect<A, unknown, SqlClient.SqlClient | HttpClient.HttpClient | Scope.Scope>
+) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(
+        "DROP TABLE IF EXISTS im_event_successes, im_events, im_instances, im_groups, converge_migrations_instance_manager"
+      )
+      yield* StateSchema.migrate
+      const yaml = [
+        `leaderLockKey: ${lockKey}`,
+        "concurrency: 16",
+        "createRateLimit: { burst: 100000, perSecond: 100000 }",
+        "groups:",
+        ...Array.from(
+          { length: perCase },
+          (_, index) =>
+            `  - { key: g${index}, desiredSize: ${perGroup}, maxSurge: 1, healthInterval: ${healthInterval}, drainTimeout: 1h, replacementBudget: { maxPercent: 100 } }`
+        )
+      ].join("\n")
+      const config = yield* ManagerConfig.decodeYaml(yaml, "bench")
+      const simulation = yield* SimulatedProvider.make(
+        Schema.decodeUnknownSync(SimulatedProviderConfig)({
+          type: "simulated",
+          createLatency: `${createLatencyMs}ms`,
+          deleteLatency: "20ms",
+          describeLatency: "5ms",
+          bootTime: 0,
+          api: { burst: 100_000, perSecond: 100_000 }
+        })
+      )
+      const gate = yield* PgLeaderGate.makeFromClient({ lockKey, checkInterval: "100 millis" }).pipe(
+        Effect.provideService(PgClient.PgClient, client)
+      )
+      yield* gate.isLeader.changes.pipe(
+        Stream.filter((leader) => leader),
+        Stream.runHead
+      )
+      const manager = yield* InstanceManager.make(config).pipe(
+        Effect.provideService(Provider, simulation.provider),
+        Effect.provideService(LeaderGate.LeaderGate, gate),
+        Effect.provideService(Fence.Fence, Fence.make(lockKey)),
+        Effect.provideService(Notifier.Notifier, Notifier.logging)
+      )
+      // The agents: every running, unmuted instance reports every `agentIntervalMs`, the reports of
+      // a round sent concurrently (as separate agents would), so a round stays well within an interval.
+      const muted = new Set<string>()
+      const reportRound = Effect.flatMap(simulation.controls.instances, (instances) =>
+        Effect.forEach(
+          instances.filter((instance) => instance.state === "running" && !muted.has(instance.instanceId)),
+          (instance) => Effect.ignore(manager.reportHealth(instance.instanceId)),
+          { concurrency: 16, discard: true }
+        )
+      )
+      yield* Effect.forkScoped(Effect.repeat(reportRound, Schedule.spaced(`${agentIntervalMs} millis`)))
+      const servers = yield* Layer.build(
+        ApiServer.layer(manager).pipe(Layer.provide(Layer.succeed(SqlClient.SqlClient, client)))
+      )
+      const total = perCase * perGroup
+      const runningAndReporting = Effect.map(
+        sql<{ readonly ready: number }>`
+          SELECT count(*)::int AS ready FROM im_instances
+          WHERE state = 'running' AND last_health_at IS NOT NULL AND deleted_at IS NULL`,
+        (rows) => (rows[0]?.ready ?? 0) >= total
+      )
+      yield* Effect.repeat(runningAndReporting, {
+        until: (ready) => ready,
+        schedule: Schedule.spaced("50 millis")
+      }).pipe(
+        Effect.timeoutFail({
+          duration: "90 seconds",
+          onTimeout: () => `the ${total} instances did not all run and report within 90 s`
+        })
+      )
+      return yield* measure({
+        manager,
+        simulation,
+        muted,
+        apiUrl: Context.get(servers, ApiServer.ApiServer).url
+      })
+    })
+  )
+
+/** The first instance of every group that runs and is not being replaced. */
+const measuredInstances = Effect.forEach(
+  Array.from({ length: perCase }, (_, index) => `g${index}`),
+  (key) =>
+    Effect.flatMap(InstanceStore.listLive("default", key), (instances) => {
+      const first = instances.find(
+        (instance) =>
+          instance.state === "running" && instance.unhealthyAt === null && instance.replacementId === null
+      )
+      return first === undefined
+        ? Effect.dieMessage(`group ${key} has no running instance that is not being replaced`)
+        : Effect.succeed(first)
+    })
+)
+
+/** When the replacement of `instanceId` completed its create in the cloud (polled every 10 ms). */
+const awaitReplaced = (simulation: SimulatedProvider.Simulation, instanceId: string) =>
+  Effect.gen(function* () {
+    const found = yield* InstanceStore.get(instanceId)
+    const replacement = Option.isSome(found) ? found.value.replacementId : null
+    if (replacement === null) return yield* Effect.fail("not yet" as const)
+    const created = (yield* simulation.controls.instances).find(
+      (instance) => instance.instanceId === replacement
+    )
+    return created === undefined ? yield* Effect.fail("not yet" as const) : created.createdAt
+  }).pipe(
+    Effect.retry({ while: (error) => error === "not yet", schedule: Schedule.spaced("10 millis") }),
+    Effect.timeoutFail({
+      duration: "60 seconds",
+      onTimeout: () => `instance ${instanceId} was not replaced within 60 s`
+    })
+  )
+
 const program = Effect.gen(function* () {
   const url =
     process.env.CONVERGE_TEST_DATABASE_URL ??
     process.env.DATABASE_URL ??
     (yield* EmbeddedPostgres.make({ settings: { max_connections: 100 } })).url
   const client = yield* PgDatabase.make({ url, poolSize: 16, applicationName: "converge-bench" })
-  const run = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    Effect.provideService(effect, SqlClient.SqlClient, client)
-  yield* run(
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql.unsafe(
-        "DROP TABLE IF EXISTS im_event_successes, im_events, im_instances, im_groups, converge_migrations_instance_manager"
-      )
-    )
-  )
-  yield* run(StateSchema.migrate)
-
-  const group = (prefix: string, index: number, healthInterval: string) =>
-    `  - { key: ${prefix}${index}, desiredSize: ${perGroup}, maxSurge: 1, healthInterval: ${healthInterval}, drainTimeout: 1h, replacementBudget: { maxPercent: 100 } }`
-  const yaml = [
-    `leaderLockKey: ${lockKey}`,
-    "concurrency: 16",
-    "createRateLimit: { burst: 100000, perSecond: 100000 }",
-    "groups:",
-    ...Array.from({ length: perCase }, (_, index) => group("health", index, `${healthIntervalMs}ms`)),
-    // Quiet groups: no health passes every second around the notices.
-    ...Array.from({ length: perCase }, (_, index) => group("notice", index, "1h"))
-  ].join("\n")
-  const config = yield* ManagerConfig.decodeYaml(yaml, "bench")
-  const simulation = yield* SimulatedProvider.make(
-    Schema.decodeUnknownSync(SimulatedProviderConfig)({
-      type: "simulated",
-      createLatency: `${createLatencyMs}ms`,
-      deleteLatency: "20ms",
-      describeLatency: "5ms",
-      bootTime: 0,
-      api: { burst: 100_000, perSecond: 100_000 }
-    })
-  )
-  const gate = yield* PgLeaderGate.makeFromClient({ lockKey, checkInterval: "100 millis" }).pipe(
-    Effect.provideService(PgClient.PgClient, client)
-  )
-  yield* gate.isLeader.changes.pipe(
-    Stream.filter((leader) => leader),
-    Stream.runHead
-  )
-  const manager = yield* run(
-    InstanceManager.make(config).pipe(
-      Effect.provideService(Provider, simulation.provider),
-      Effect.provideService(LeaderGate.LeaderGate, gate),
-      Effect.provideService(Fence.Fence, Fence.make(lockKey)),
-      Effect.provideService(Notifier.Notifier, Notifier.logging)
-    )
-  )
-  // The agents: every running, unmuted instance reports every 200 ms, the reports of a round sent
-  // concurrently (as separate agents would), so a round never takes longer than a health interval.
-  const muted = new Set<string>()
-  const reportRound = Effect.flatMap(simulation.controls.instances, (instances) =>
-    Effect.forEach(
-      instances.filter((instance) => instance.state === "running" && !muted.has(instance.instanceId)),
-      (instance) => Effect.ignore(manager.reportHealth(instance.instanceId)),
-      { concurrency: 16, discard: true }
-    )
-  )
-  yield* Effect.forkScoped(Effect.repeat(reportRound, Schedule.spaced(`${agentIntervalMs} millis`)))
-  const servers = yield* Layer.build(
-    ApiServer.layer(manager).pipe(Layer.provide(Layer.succeed(SqlClient.SqlClient, client)))
-  )
-  const api = Context.get(servers, ApiServer.ApiServer)
-
-  const total = 2 * perCase * perGroup
-  const sql = client
-  const runningAndReporting = Effect.map(
-    sql<{ readonly ready: number }>`
-      SELECT count(*)::int AS ready FROM im_instances
-      WHERE state = 'running' AND last_health_at IS NOT NULL AND deleted_at IS NULL`,
-    (rows) => (rows[0]?.ready ?? 0) >= total
-  )
-  console.log(`waiting for ${total} instances to run and report…`)
-  yield* Effect.repeat(runningAndReporting, {
-    until: (ready) => ready,
-    schedule: Schedule.spaced("50 millis")
-  }).pipe(Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => "instances never all reported" }))
-
-  const firstOf = (prefix: string) =>
-    Effect.forEach(
-      Array.from({ length: perCase }, (_, index) => `${prefix}${index}`),
-      (key) =>
-        Effect.flatMap(run(InstanceStore.listLive("default", key)), ([first]) =>
-          first === undefined ? Effect.dieMessage(`group ${key} has no instance`) : Effect.succeed(first)
-        )
-    )
-  const cloudCreatedAt = Effect.map(
-    simulation.controls.instances,
-    (instances) => new Map(instances.map((instance) => [instance.instanceId, instance.createdAt]))
-  )
-  /** When the replacement of `instanceId` completed its create in the cloud. */
-  const replacedAt = (instanceId: string) =>
-    Effect.gen(function* () {
-      const found = yield* run(InstanceStore.get(instanceId))
-      const replacement = Option.isSome(found) ? found.value.replacementId : null
-      if (replacement === null) return Option.none<number>()
-      return Option.fromNullable((yield* cloudCreatedAt).get(replacement))
-    })
-  const awaitReplaced = (instanceId: string) =>
-    replacedAt(instanceId).pipe(
-      Effect.flatMap(Option.match({ onNone: () => Effect.fail("not yet" as const), onSome: Effect.succeed })),
-      Effect.retry(Schedule.spaced("10 millis")),
-      Effect.timeoutFail({
-        duration: "60 seconds",
-        onTimeout: () => `instance ${instanceId} was not replaced within 60 s`
-      }),
-      Effect.tapError(() =>
-        Effect.gen(function* () {
-          const rows =
-            yield* sql`SELECT * FROM im_instances WHERE group_key = (SELECT group_key FROM im_instances WHERE id = ${instanceId})`
-          const events =
-            yield* sql`SELECT * FROM im_events WHERE group_key = (SELECT group_key FROM im_instances WHERE id = ${instanceId})`
-          console.log(
-            JSON.stringify({ rows, events, status: (yield* manager.status.get).lastErrors }, null, 1)
-          )
-        }).pipe(Effect.orDie)
-      )
-    )
 
   // Missed health reports: every measured agent goes silent at once.
-  const silent = yield* firstOf("health")
-  for (const instance of silent) muted.add(instance.id)
-  yield* Effect.sleep(`${2 * agentIntervalMs} millis`) // reports already on their way land
-  const lastReports = yield* Effect.forEach(silent, (instance) =>
-    Effect.map(run(InstanceStore.get(instance.id)), (found) =>
-      Option.isSome(found) && found.value.lastHealthAt !== null ? found.value.lastHealthAt.getTime() : 0
-    )
+  console.log(
+    `missed health reports: ${perCase} groups of ${perGroup}, healthInterval ${healthIntervalMs} ms…`
   )
-  const healthSeconds = yield* Effect.forEach(
-    silent,
-    (instance, index) =>
-      Effect.map(awaitReplaced(instance.id), (at) => (at - (lastReports[index] ?? 0)) / 1000),
-    { concurrency: "unbounded" }
-  )
+  const healthSeconds = yield* withManager(client, `${healthIntervalMs}ms`, ({ simulation, muted }) =>
+    Effect.gen(function* () {
+      const silent = yield* measuredInstances
+      for (const instance of silent) muted.add(instance.id)
+      yield* Effect.sleep(`${2 * agentIntervalMs} millis`) // reports already on their way land
+      const lastReports = yield* Effect.forEach(silent, (instance) =>
+        Effect.map(InstanceStore.get(instance.id), (found) =>
+          Option.isSome(found) && found.value.lastHealthAt !== null ? found.value.lastHealthAt.getTime() : 0
+        )
+      )
+      return yield* Effect.forEach(
+        silent,
+        (instance, index) =>
+          Effect.map(awaitReplaced(simulation, instance.id), (at) => (at - (lastReports[index] ?? 0)) / 1000),
+        { concurrency: "unbounded" }
+      )
+    })
+  ).pipe(Effect.provideService(SqlClient.SqlClient, client))
 
-  // Termination notices through the HTTP API, one at a time.
-  const apiClient = yield* HttpApiClient.make(Api.InstancesApi, { baseUrl: api.url })
-  const noticeSeconds: Array<number> = []
-  for (const instance of yield* firstOf("notice")) {
-    const sentAt = Date.now()
-    yield* apiClient.instances.terminationNotice({ path: { instanceId: instance.id } })
-    noticeSeconds.push(((yield* awaitReplaced(instance.id)) - sentAt) / 1000)
-  }
+  // Termination notices through the HTTP API, one at a time, in quiet groups (1 h health interval).
+  console.log(`termination notices: ${perCase} groups of ${perGroup}, one notice at a time over HTTP…`)
+  const noticeSeconds = yield* withManager(client, "1h", ({ simulation, apiUrl }) =>
+    Effect.gen(function* () {
+      const apiClient = yield* HttpApiClient.make(Api.InstancesApi, { baseUrl: apiUrl })
+      const seconds: Array<number> = []
+      for (const instance of yield* measuredInstances) {
+        const sentAt = Date.now()
+        yield* apiClient.instances.terminationNotice({ path: { instanceId: instance.id } })
+        seconds.push(((yield* awaitReplaced(simulation, instance.id)) - sentAt) / 1000)
+      }
+      return seconds
+    })
+  ).pipe(Effect.provideService(SqlClient.SqlClient, client))
 
   const early = [...healthSeconds, ...noticeSeconds].filter((seconds) => seconds < 0).length
   if (early > 0) {

@@ -4,6 +4,7 @@
  *
  * ```text
  *   pass(tenant/group), term = the gate's term
+ *     0. the group's first pass in this term stores its InitialReconcile (rebuild from the provider)
  *     1. schedule health checks for instances silent for an interval   (CheckInstance events)
  *     2. handle the group's due events (term discard, preventDuplicate, per-type retry)
  *     3. deleted group → delete everything; else:
@@ -16,7 +17,8 @@
  *        scale to desired                → creates (rate-limited, capped at desired + maxSurge,
  *                                          stop at the first failure) or deletes (unhealthy /
  *                                          pending first, then oldest)
- *     4. status, and the next wake-up (events, drain deadlines, health ticks, expiry ages)
+ *     4. status, and the next wake-up (events, drain deadlines, health ticks, expiry ages),
+ *        the delay counted from the end of the pass
  * ```
  *
  * A failed create fails the pass: the controller retries it by the `create` policy, and a
@@ -271,7 +273,10 @@ export const make = (
         : wakeup
       if (latest === undefined)
         return group.deletedAt !== null && instances.length === 0 ? Outcome.done : Outcome.awaitChange
-      return Outcome.requeueAfter(Duration.millis(Math.max(0, latest - now.getTime())))
+      // The delay runs from the end of the pass: measured from its start, every wake-up (health
+      // ticks, drain deadlines, due events) would come late by the pass's own duration.
+      const endedAt = yield* Clock.currentTimeMillis
+      return Outcome.requeueAfter(Duration.millis(Math.max(0, latest - endedAt)))
     }).pipe(Effect.annotateLogs("group", key))
   return { reconcile }
 }

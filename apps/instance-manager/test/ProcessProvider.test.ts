@@ -3,6 +3,7 @@ import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Option, Schedule, Schema } from "effect"
+import * as ManagerConfig from "../src/config/ManagerConfig.js"
 import { ProcessProviderConfig } from "../src/config/ProviderConfig.js"
 import * as ProcessProvider from "../src/provider/ProcessProvider.js"
 import type { CreateRequest } from "../src/provider/Provider.js"
@@ -82,6 +83,30 @@ const pidOf = (processes: ProcessProvider.ProcessProvider, providerId: string) =
   )
 
 describe("ProcessProvider", () => {
+  it.effect("config: defaults, and a missing command or an uncatchable drain signal explained", () =>
+    Effect.gen(function* () {
+      const config = yield* ManagerConfig.decodeYaml(
+        "provider: { type: process, command: [agent] }",
+        "ok.yaml"
+      )
+      expect(config.provider).toMatchObject({
+        type: "process",
+        command: ["agent"],
+        stateDir: ".converge/instances"
+      })
+      expect(config.provider.type === "process" && Duration.toSeconds(config.provider.gracePeriod)).toBe(10)
+      const refused = (yaml: string) => Effect.flip(ManagerConfig.decodeYaml(yaml, "bad.yaml"))
+      const missing = yield* refused("provider: { type: process }")
+      expect(missing.message).toContain("provider.command: command must be the program and its arguments")
+      const empty = yield* refused("provider: { type: process, command: [] }")
+      expect(empty.message).toContain("provider.command: command must be the program and its arguments")
+      const signal = yield* refused("provider: { type: process, command: [agent], drainSignal: SIGKILL }")
+      expect(signal.message).toContain(
+        "provider.drainSignal: drainSignal must be SIGUSR2, SIGUSR1, SIGHUP or SIGWINCH"
+      )
+    })
+  )
+
   it.scopedLive(
     "create starts a real process (placeholders, variables, log file); describe, list, drain signal; delete stops it with SIGTERM and forgets it",
     () =>

@@ -31,6 +31,9 @@ export const SimulatedProviderConfig = Schema.Struct({
 /** The type of `SimulatedProviderConfig`. */
 export type SimulatedProviderConfig = typeof SimulatedProviderConfig.Type
 
+const commandHint =
+  "command must be the program and its arguments, e.g. [node, --import, tsx, src/agent/bin.ts, --interval, 5s]"
+
 /**
  * Settings of the process provider: the command (argv) each instance runs, where its state and
  * logs live, the SIGTERM grace period, and the signal that tells an instance it drains.
@@ -38,7 +41,11 @@ export type SimulatedProviderConfig = typeof SimulatedProviderConfig.Type
 export const ProcessProviderConfig = Schema.Struct({
   type: Schema.Literal("process"),
   /** argv; `{instanceId}`, `{tenant}`, `{group}`, `{managerUrl}`, `{templateHash}` are replaced in each element. */
-  command: Schema.NonEmptyArray(Schema.String),
+  command: Schema.propertySignature(
+    Schema.NonEmptyArray(Schema.String).annotations({
+      message: () => ({ message: commandHint, override: true })
+    })
+  ).annotations({ missingMessage: () => commandHint }),
   /** Time between SIGTERM and SIGKILL when an instance is deleted. */
   gracePeriod: Schema.optionalWith(DurationText, { default: () => Duration.seconds(10) }),
   /** One JSON file per instance (pid, start time, group): what `list` reads after a restart. */
@@ -54,7 +61,15 @@ export const ProcessProviderConfig = Schema.Struct({
   /** The API URL the agents report to (default: the URL the manager's API server bound). */
   managerUrl: Schema.optional(Schema.NonEmptyString),
   /** Sent to an instance's process when its drain starts (the sample agent acks on `SIGUSR2`); none by default. */
-  drainSignal: Schema.optional(Schema.Literal("SIGUSR2", "SIGUSR1", "SIGHUP", "SIGWINCH"))
+  drainSignal: Schema.optional(
+    Schema.Literal("SIGUSR2", "SIGUSR1", "SIGHUP", "SIGWINCH").annotations({
+      message: () => ({
+        message:
+          "drainSignal must be SIGUSR2, SIGUSR1, SIGHUP or SIGWINCH: a signal the instance can catch (the sample agent acks on SIGUSR2)",
+        override: true
+      })
+    })
+  )
 })
 
 /** The type of `ProcessProviderConfig`. */

@@ -13,7 +13,7 @@
 import { LeaderGate } from "@converge/core"
 import { StatusServer } from "@converge/http"
 import { PgDatabase, PgLeaderGate } from "@converge/pg"
-import { Console, Context, Data, Deferred, Duration, Effect, Layer, SubscriptionRef } from "effect"
+import { Console, Context, Data, Deferred, Duration, Effect, Layer, Stream, SubscriptionRef } from "effect"
 import * as ManagerConfig from "./config/ManagerConfig.js"
 import * as ApiServer from "./http/ApiServer.js"
 import * as InstanceManager from "./InstanceManager.js"
@@ -87,6 +87,18 @@ export const run = (options: Options): Effect.Effect<never, StartFailed> =>
         60_000,
         ...config.groups.map((group) => Duration.toMillis(group.healthInterval))
       )
+      if (processes !== undefined) {
+        // A process that ended on its own is checked at once, not at its next health tick.
+        yield* Effect.forkScoped(
+          Stream.runForEach(yield* processes.exits, (ended) =>
+            manager
+              .reportDisconnect(ended.instanceId)
+              .pipe(
+                Effect.catchAll((error) => Effect.logDebug(`exit of ${ended.instanceId}: ${error.message}`))
+              )
+          )
+        )
+      }
       if (simulation !== undefined) {
         yield* SimulatedAgents.make({
           controls: simulation.controls,

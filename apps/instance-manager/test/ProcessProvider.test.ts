@@ -2,7 +2,7 @@ import * as Fs from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Option, Schedule, Schema } from "effect"
+import { Duration, Effect, Option, Schedule, Schema, Stream } from "effect"
 import * as ManagerConfig from "../src/config/ManagerConfig.js"
 import { ProcessProviderConfig } from "../src/config/ProviderConfig.js"
 import * as ProcessProvider from "../src/provider/ProcessProvider.js"
@@ -191,54 +191,74 @@ describe("ProcessProvider", () => {
     60_000
   )
 
-  it.scopedLive("an exited process is terminated with its exit code; a reused pid is terminal", () =>
-    Effect.gen(function* () {
-      const processes = yield* providerFor({ command: nodeScript("process.exit(3)") })
-      const created = yield* processes.provider.create(request("short-lived"))
-      yield* eventually(
-        "the exited process is described as terminated",
-        Effect.map(processes.provider.describe(created.providerId), (found) =>
-          Option.exists(found, (instance) => instance.state === "terminated")
+  it.scopedLive(
+    "an exited process is terminated with its exit code and announced; a reused pid is terminal",
+    () =>
+      Effect.gen(function* () {
+        // Exits at once with code 3, unless its first argument says to wait (for a delete).
+        const processes = yield* providerFor({
+          command: nodeScript(
+            "process.argv[1] === 'long-lived' ? setInterval(() => {}, 1000) : process.exit(3)",
+            "{instanceId}"
+          )
+        })
+        const exits = yield* processes.exits
+        // A deleted process's end is no news: only the one that ended on its own is announced.
+        const deleted = yield* processes.provider.create(request("long-lived"))
+        yield* processes.provider.delete(deleted.providerId)
+        const created = yield* processes.provider.create(request("short-lived"))
+        const announced = yield* Stream.runHead(exits).pipe(Effect.timeout("30 seconds"))
+        expect(
+          Option.map(announced, (ended) => [ended.instanceId, ended.providerId, ended.exit.code])
+        ).toEqual(Option.some(["short-lived", created.providerId, 3]))
+        yield* eventually(
+          "the exited process is described as terminated",
+          Effect.map(processes.provider.describe(created.providerId), (found) =>
+            Option.exists(found, (instance) => instance.state === "terminated")
+          )
         )
-      )
-      const record = yield* pidOf(processes, created.providerId)
-      yield* eventually(
-        "the exit code is recorded",
-        Effect.map(processes.inspect(created.providerId), (found) =>
-          Option.exists(found, (inspection) => inspection.record.exit?.code === 3)
+        const record = yield* pidOf(processes, created.providerId)
+        yield* eventually(
+          "the exit code is recorded",
+          Effect.map(processes.inspect(created.providerId), (found) =>
+            Option.exists(found, (inspection) => inspection.record.exit?.code === 3)
+          )
         )
-      )
-      yield* logShows(record.logFile, `[converge] process ${record.pid} exited with code 3`)
-      const listed = yield* processes.provider.list("default", "web")
-      expect(listed.map((instance) => instance.state)).toEqual(["terminated"])
+        yield* logShows(record.logFile, `[converge] process ${record.pid} exited with code 3`)
+        const listed = yield* processes.provider.list("default", "web")
+        expect(listed.map((instance) => instance.state)).toEqual(["terminated"])
 
-      // A record whose pid now belongs to another process (this one, started at another time).
-      const base = { ...record, exit: null, instanceId: "reused", pid: process.pid }
-      ProcessRecord.writeSync(processes.stateDir, {
-        ...base,
-        providerId: "proc-reused",
-        processStartTime: "1"
+        // A record whose pid now belongs to another process (this one, started at another time).
+        const base = { ...record, exit: null, instanceId: "reused", pid: process.pid }
+        ProcessRecord.writeSync(processes.stateDir, {
+          ...base,
+          providerId: "proc-reused",
+          processStartTime: "1"
+        })
+        const reused = yield* processes.inspect("proc-reused")
+        expect(Option.map(reused, (inspection) => inspection.liveness)).toEqual(Option.some("reused"))
+        expect(
+          Option.map(yield* processes.provider.describe("proc-reused"), (instance) => instance.state)
+        ).toEqual(Option.some("terminated"))
+        // The same pid with its true start time is running: the start time is what tells them apart.
+        ProcessRecord.writeSync(processes.stateDir, {
+          ...base,
+          providerId: "proc-self",
+          processStartTime: ProcessIdentity.startTimeOf(process.pid)
+        })
+        expect(
+          Option.map(yield* processes.provider.describe("proc-self"), (instance) => instance.state)
+        ).toEqual(Option.some("running"))
+        // Deleting a terminal record never signals the pid it names (this test process is still here).
+        yield* processes.provider.delete("proc-reused")
+        expect(Option.isNone(yield* processes.inspect("proc-reused"))).toBe(true)
+        ProcessRecord.writeSync(processes.stateDir, {
+          ...base,
+          providerId: "proc-self",
+          processStartTime: "1"
+        })
+        yield* processes.provider.delete("proc-self")
       })
-      const reused = yield* processes.inspect("proc-reused")
-      expect(Option.map(reused, (inspection) => inspection.liveness)).toEqual(Option.some("reused"))
-      expect(
-        Option.map(yield* processes.provider.describe("proc-reused"), (instance) => instance.state)
-      ).toEqual(Option.some("terminated"))
-      // The same pid with its true start time is running: the start time is what tells them apart.
-      ProcessRecord.writeSync(processes.stateDir, {
-        ...base,
-        providerId: "proc-self",
-        processStartTime: ProcessIdentity.startTimeOf(process.pid)
-      })
-      expect(
-        Option.map(yield* processes.provider.describe("proc-self"), (instance) => instance.state)
-      ).toEqual(Option.some("running"))
-      // Deleting a terminal record never signals the pid it names (this test process is still here).
-      yield* processes.provider.delete("proc-reused")
-      expect(Option.isNone(yield* processes.inspect("proc-reused"))).toBe(true)
-      ProcessRecord.writeSync(processes.stateDir, { ...base, providerId: "proc-self", processStartTime: "1" })
-      yield* processes.provider.delete("proc-self")
-    })
   )
 
   it.scopedLive(

@@ -25,7 +25,7 @@ import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { Duration, Effect, Option, Schedule, Stream } from "effect"
+import { Duration, Effect, Option, PubSub, Schedule, type Scope, Stream } from "effect"
 import type { ProcessProviderConfig } from "../config/ProviderConfig.js"
 import type { Notifier } from "../reconciler/Notifier.js"
 import {
@@ -48,6 +48,13 @@ export interface Inspection {
   readonly liveness: ProcessIdentity.Liveness
 }
 
+/** A process this provider started ended without being deleted (it crashed, was killed, or quit). */
+export interface ProcessExited {
+  readonly instanceId: string
+  readonly providerId: string
+  readonly exit: ProcessRecord.ProcessExit
+}
+
 /** A process provider and what it offers beyond the `Provider` seam. */
 export interface ProcessProvider {
   readonly provider: Provider.Service
@@ -55,6 +62,12 @@ export interface ProcessProvider {
   readonly inspect: (providerId: string) => Effect.Effect<Option.Option<Inspection>>
   /** Sends the configured `drainSignal` to the instance's process (nothing when none is configured). */
   readonly signalDrain: (instanceId: string) => Effect.Effect<void>
+  /**
+   * Subscribes (at once, for the scope) to the processes this provider started that end on their
+   * own, as they end: `run` reports each as a disconnect, so the manager checks the instance at
+   * once instead of at its next health tick.
+   */
+  readonly exits: Effect.Effect<Stream.Stream<ProcessExited>, never, Scope.Scope>
   /** A notifier whose `notifyDrain` signals the draining instance's process: compose it with the user's. */
   readonly drainNotifier: Notifier.Service
   /** The state directory, resolved. */
@@ -142,10 +155,13 @@ const awaitExit = (record: ProcessRecord.ProcessRecord, within: Duration.Duratio
  * config sets `managerUrl`); creates wait for it, so it may be resolved once the API server binds.
  */
 export const make = (options: Options, managerUrl: Effect.Effect<string>): Effect.Effect<ProcessProvider> =>
-  Effect.sync(() => {
+  Effect.map(PubSub.unbounded<ProcessExited>(), (exits) => {
     const stateDir = Path.resolve(options.stateDir)
     const logDir = Path.resolve(options.logDir ?? Path.join(options.stateDir, "logs"))
     const urlOf = options.managerUrl === undefined ? managerUrl : Effect.succeed(options.managerUrl)
+    // Provider ids being deleted: their exit is expected, not news. Only this manager's children
+    // (whose exit it sees) leave the set; processes adopted after a restart stay in it.
+    const deleting = new Set<string>()
 
     const inspect = (providerId: string) =>
       Effect.sync(() => Option.map(ProcessRecord.readSync(stateDir, providerId), inspectRecord))
@@ -218,6 +234,9 @@ export const make = (options: Options, managerUrl: Effect.Effect<string>): Effec
           } catch {
             // Likewise: describe still sees the process gone, through /proc.
           }
+          if (providerId !== undefined && !deleting.delete(providerId)) {
+            exits.unsafeOffer({ instanceId: request.instanceId, providerId, exit: exited })
+          }
         })
         child.once("spawn", () => {
           const pid = child.pid
@@ -285,6 +304,11 @@ export const make = (options: Options, managerUrl: Effect.Effect<string>): Effec
         if (Option.isNone(found)) return
         const record = found.value
         if (yield* stillAlive(record)) {
+          // Forgotten by the exit listener once the process ends (or here, if the delete fails).
+          deleting.add(providerId)
+          yield* Effect.addFinalizer((exit) =>
+            exit._tag === "Failure" ? Effect.sync(() => void deleting.delete(providerId)) : Effect.void
+          )
           yield* Effect.try({
             try: () => signalGroup(record.pid, "SIGTERM"),
             catch: (error) => classify("delete", `could not send SIGTERM to pid ${record.pid}`, error)
@@ -308,7 +332,7 @@ export const make = (options: Options, managerUrl: Effect.Effect<string>): Effec
         yield* ProcessRecord.remove(stateDir, providerId).pipe(
           Effect.mapError((error) => classify("delete", `could not remove the state of ${providerId}`, error))
         )
-      })
+      }).pipe(Effect.scoped)
 
     const list = (tenant: string, group: string) =>
       ProcessRecord.readAll(stateDir).pipe(
@@ -351,6 +375,7 @@ export const make = (options: Options, managerUrl: Effect.Effect<string>): Effec
       provider,
       inspect,
       signalDrain,
+      exits: Stream.fromPubSub(exits, { scoped: true }),
       drainNotifier: {
         notifyDrain: (drain) => signalDrain(drain.instanceId),
         notifyError: () => Effect.void

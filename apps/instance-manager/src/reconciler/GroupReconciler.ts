@@ -83,18 +83,49 @@ const scheduleHealthChecks = (context: PassContext, instances: ReadonlyArray<Ins
     { discard: true }
   )
 
+/** The group's live instance rows as a pass sees them: read once, read again only after a change. */
+interface LiveView {
+  readonly get: Effect.Effect<
+    ReadonlyArray<InstanceStore.InstanceRecord>,
+    SqlError.SqlError,
+    SqlClient.SqlClient
+  >
+  /** The pass changed rows: the next `get` reads them again. */
+  readonly invalidate: Effect.Effect<void>
+}
+
+const liveView = (tenant: string, key: string): LiveView => {
+  let rows: ReadonlyArray<InstanceStore.InstanceRecord> | undefined
+  return {
+    get: Effect.suspend(() =>
+      rows !== undefined
+        ? Effect.succeed(rows)
+        : Effect.tap(InstanceStore.listLive(tenant, key), (read) =>
+            Effect.sync(() => {
+              rows = read
+            })
+          )
+    ),
+    invalidate: Effect.sync(() => {
+      rows = undefined
+    })
+  }
+}
+
 /** The pass's actions on the group; returns whether the replacement breaker is open. */
-const act = (context: PassContext): Effect.Effect<boolean, PassError, PassServices> =>
+const act = (context: PassContext, view: LiveView): Effect.Effect<boolean, PassError, PassServices> =>
   Effect.gen(function* () {
     const { group } = context
     const spec = group.spec
     const deleted = group.deletedAt !== null
     const desired = deleted ? 0 : group.desiredSize
     const cap = desired + spec.maxSurge
-    const live = () => InstanceStore.listLive(group.tenant, group.key)
+    const live = () => view.get
+    // Every action may change rows (even a failed one), so the view is read again after it.
+    const changing = <A, E, R>(action: Effect.Effect<A, E, R>) => Effect.ensuring(action, view.invalidate)
 
     if (deleted) {
-      for (const instance of yield* live()) yield* Lifecycle.remove(context, instance)
+      for (const instance of yield* live()) yield* changing(Lifecycle.remove(context, instance))
       return false
     }
 
@@ -103,12 +134,12 @@ const act = (context: PassContext): Effect.Effect<boolean, PassError, PassServic
         instance.state === "draining" &&
         (instance.drainAckedAt !== null ||
           (instance.deleteAt !== null && instance.deleteAt.getTime() <= context.now.getTime()))
-      if (Planning.isDead(instance) || drainOver) yield* Lifecycle.remove(context, instance)
+      if (Planning.isDead(instance) || drainOver) yield* changing(Lifecycle.remove(context, instance))
     }
 
     for (const instance of (yield* live()).filter(Planning.isActive)) {
       if (instance.terminationNoticeAt === null) continue
-      yield* Lifecycle.replaceWithDrain(context, instance, "termination-notice", cap)
+      yield* changing(Lifecycle.replaceWithDrain(context, instance, "termination-notice", cap))
     }
 
     const allowance = Planning.replacementAllowance(spec, desired)
@@ -126,7 +157,7 @@ const act = (context: PassContext): Effect.Effect<boolean, PassError, PassServic
         break
       }
       const reason = instance.unhealthyReason === "disconnected" ? "disconnected" : "missed-health-reports"
-      if (!(yield* Lifecycle.replaceWithDrain(context, instance, reason, cap))) break
+      if (!(yield* changing(Lifecycle.replaceWithDrain(context, instance, reason, cap)))) break
       used++
     }
 
@@ -147,7 +178,7 @@ const act = (context: PassContext): Effect.Effect<boolean, PassError, PassServic
       )
     if (rotation !== undefined) {
       if (used >= allowance) breakerOpen = true
-      else yield* Lifecycle.replaceWithDrain(context, rotation.instance, rotation.reason, cap)
+      else yield* changing(Lifecycle.replaceWithDrain(context, rotation.instance, rotation.reason, cap))
     }
 
     // A drain timeout of 0 deletes at once, in the same pass.
@@ -157,18 +188,18 @@ const act = (context: PassContext): Effect.Effect<boolean, PassError, PassServic
         instance.deleteAt !== null &&
         instance.deleteAt.getTime() <= context.now.getTime()
       ) {
-        yield* Lifecycle.remove(context, instance)
+        yield* changing(Lifecycle.remove(context, instance))
       }
     }
 
     const counted = (yield* live()).filter(Planning.isActive)
     if (counted.length > desired) {
       for (const victim of Planning.scaleDownVictims(counted, counted.length - desired)) {
-        yield* Lifecycle.remove(context, victim)
+        yield* changing(Lifecycle.remove(context, victim))
       }
     }
     for (let missing = desired - counted.length; missing > 0; missing--) {
-      if (Option.isNone(yield* Lifecycle.create(context, cap))) break
+      if (Option.isNone(yield* changing(Lifecycle.create(context, cap)))) break
     }
     return breakerOpen
   })
@@ -228,13 +259,15 @@ export const make = (
       const group = found.value
 
       const rebuildPending = yield* startRebuild(context, key)
-      yield* scheduleHealthChecks(context, yield* InstanceStore.listLive(tenant, groupName))
-      const tally = yield* EventHandling.handleDue(context)
+      const view = liveView(tenant, groupName)
+      yield* scheduleHealthChecks(context, yield* view.get)
+      // Handlers record facts on the rows (unhealthy, adopted, gone…).
+      const tally = yield* Effect.ensuring(EventHandling.handleDue(context), view.invalidate)
       yield* status.update((current) => ManagerStatus.withEvents(current, tally))
 
-      const breakerOpen = yield* act(context)
+      const breakerOpen = yield* act(context, view)
 
-      const instances = yield* InstanceStore.listLive(tenant, groupName)
+      const instances = yield* view.get
       const interval = Duration.toMillis(group.spec.healthInterval)
       yield* status.update((current) =>
         ManagerStatus.withGroup(current, {

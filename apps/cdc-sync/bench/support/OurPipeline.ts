@@ -15,10 +15,13 @@ import * as BenchServer from "./BenchServer.js"
 
 /** A running daemon and what it has done so far. */
 export interface Running {
-  /** Waits until at least `changes` row changes were flushed and acknowledged; returns the time it happened (`performance.now()`). */
-  readonly awaitChanges: (changes: number) => Effect.Effect<number, Daemon.DaemonError>
+  /**
+   * Waits until at least `changes` row changes were flushed and acknowledged; returns when it
+   * happened (`performance.now()`). A daemon failure is a defect of the run.
+   */
+  readonly awaitChanges: (changes: number) => Effect.Effect<number>
   /** When live capture started (`performance.now()`). */
-  readonly liveStarted: Effect.Effect<number, Daemon.DaemonError>
+  readonly liveStarted: Effect.Effect<number>
   /** Batches and documents written so far. */
   readonly totals: Effect.Effect<Totals>
   /** Interrupts the daemon (it is also interrupted when the scope closes). */

@@ -221,7 +221,7 @@ export const make = (
   status: Status.Status<ManagerStatus.ManagerStatus, typeof ManagerStatus.ManagerStatus.Encoded>
 ) => {
   const rebuiltInTerm = new Map<GroupKey.GroupKey, number>()
-  /** Stores the group's rebuild event on its first pass in this term; `true` when it could not yet. */
+  /** Stores the group's rebuild event on its first pass in this term; `true` when it could not yet (queue full). */
   const startRebuild = (context: PassContext, key: GroupKey.GroupKey) =>
     Effect.gen(function* () {
       if (rebuiltInTerm.get(key) === context.term) return false
@@ -265,7 +265,11 @@ export const make = (
       const tally = yield* Effect.ensuring(EventHandling.handleDue(context), view.invalidate)
       yield* status.update((current) => ManagerStatus.withEvents(current, tally))
 
-      const breakerOpen = yield* act(context, view)
+      // Without its rebuild stored (the queue was full) the group is not acted on: the pass only
+      // handles due events, which makes room, and comes back soon.
+      const breakerOpen = rebuildPending
+        ? ((yield* status.get).groups[ManagerStatus.groupKey(tenant, groupName)]?.breakerOpen ?? false)
+        : yield* act(context, view)
 
       const instances = yield* view.get
       const interval = Duration.toMillis(group.spec.healthInterval)

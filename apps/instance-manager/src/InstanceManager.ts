@@ -7,7 +7,8 @@
  *   config groups ──upsert──▶ im_groups ◀── setDesired / deleteGroup
  *   API: health, disconnect, drain-ack, notice ──fact + event──▶ im_instances / im_events ─┐
  *   provider termination notices ─────────────────────────────────────────────────────────┤ enqueue(group)
- *   leadership acquired ──every group (its first pass in the term rebuilds: InitialReconcile)┤
+ *   leadership acquired ──listAll (paged, once per term); every group (first pass in the ──┤
+ *                         term: InitialReconcile, the rebuild from that listing)           │
  *                                                                                          ▼
  *                     Controller(concurrency, retry = create policy, while leader) ──▶ GroupReconciler pass
  * ```
@@ -28,6 +29,7 @@ import { CreateRateLimit, make as makeCreateRateLimit } from "./reconciler/Creat
 import * as GroupKey from "./reconciler/GroupKey.js"
 import * as GroupReconciler from "./reconciler/GroupReconciler.js"
 import * as Notifier from "./reconciler/Notifier.js"
+import * as RebuildSnapshot from "./reconciler/RebuildSnapshot.js"
 import * as EventStore from "./state/EventStore.js"
 import type { Fence } from "./state/Fence.js"
 import * as GroupStore from "./state/GroupStore.js"
@@ -121,6 +123,7 @@ export const make = (
     }
     const notifier = Notifier.both(userNotifier, statusNotifier)
     const createRateLimit = yield* makeCreateRateLimit(config.createRateLimit)
+    const rebuildSnapshot = yield* RebuildSnapshot.make(notifier)
     const now = () => Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
 
     const startedAt = yield* now()
@@ -141,7 +144,8 @@ export const make = (
         .reconcile(key)
         .pipe(
           Effect.provideService(Notifier.Notifier, notifier),
-          Effect.provideService(CreateRateLimit, createRateLimit)
+          Effect.provideService(CreateRateLimit, createRateLimit),
+          Effect.provideService(RebuildSnapshot.RebuildSnapshot, rebuildSnapshot)
         )
 
     const controllerObserver = Observer.make(
@@ -228,11 +232,13 @@ export const make = (
           yield* enqueueEvent(type, instance.tenant, instance.groupKey, instanceId, cause)
         })
 
-    // Every group gets a pass; its first pass in the new term stores and handles its
-    // `InitialReconcile` (the rebuild from the provider) before acting (see `GroupReconciler`).
+    // The term's listing of every instance starts at once (one API call per page); every group
+    // gets a pass, and its first pass in the new term stores and handles its `InitialReconcile`
+    // (the rebuild from its entry in that listing) before acting (see `GroupReconciler`).
     const acquire = Effect.gen(function* () {
       const term = yield* gate.term
       yield* status.update((current) => ({ ...current, leader: true, term }))
+      yield* rebuildSnapshot.start(term)
       for (const group of yield* GroupStore.list) {
         yield* controller.enqueue(GroupKey.make(group.tenant, group.key))
       }

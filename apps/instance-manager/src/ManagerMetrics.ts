@@ -142,7 +142,7 @@ interface Owner {
 /**
  * The provider with every call counted. Deletes are attributed to a group through the instances
  * it has seen (created, listed or described; the rebuild on each leadership acquisition lists
- * every group), else to `unknown`.
+ * them all), else to `unknown`.
  */
 export const meteredProvider = (provider: Provider.Service): Provider.Service => {
   const owners = new Map<string, Owner>()
@@ -223,6 +223,10 @@ export const meteredProvider = (provider: Provider.Service): Provider.Service =>
     list: (tenant, group) =>
       call("list", provider.list(tenant, group)).pipe(
         Effect.tap((instances) => Effect.sync(() => instances.forEach(remember)))
+      ),
+    listAll: (pageToken) =>
+      call("listAll", provider.listAll(pageToken)).pipe(
+        Effect.tap((page) => Effect.sync(() => page.instances.forEach(remember)))
       )
   }
 }

@@ -24,6 +24,10 @@ export const SimulatedProviderConfig = Schema.Struct({
     { default: () => 0 }
   ),
   quota: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.nonNegative())),
+  /** Instances per page of `listAll` (one API call per page), as a cloud's page size (EC2: up to 1 000). */
+  listPageSize: Schema.optionalWith(Schema.Number.pipe(Schema.int(), Schema.greaterThanOrEqualTo(1)), {
+    default: () => 1_000
+  }),
   api: Schema.optionalWith(ApiBucketConfig, { default: () => ({ burst: 100, perSecond: 20 }) }),
   throttle: Schema.optionalWith(Schema.Literal("wait", "reject"), { default: () => "wait" as const })
 })

@@ -9,6 +9,7 @@
  *   describe ◀── the record + /proc: running | terminated (exit code / signal, or the pid reused) | gone
  *   delete  ──SIGTERM to the group ── gracePeriod ── SIGKILL ── remove the record
  *   list    ◀── every record of the group in stateDir: survives a manager restart
+ *   listAll ◀── every record in stateDir, by provider id, pages of `listPageSize`
  *   drain   ──drainSignal (e.g. SIGUSR2) to the process, if configured: the agent acks over the API
  * ```
  *
@@ -99,6 +100,9 @@ export const classify = (operation: string, what: string, error: unknown): Provi
       })
     : new ProviderRetryableError({ operation, message: `${what}: ${detail} (${code}); it is retried` })
 }
+
+/** Records per page of the process provider's `listAll` (it reads one directory: no API cost). */
+export const listPageSize = 1_000
 
 const placeholder = /\{(instanceId|tenant|group|managerUrl|templateHash)\}/g
 
@@ -344,6 +348,23 @@ export const make = (options: Options, managerUrl: Effect.Effect<string>): Effec
         Effect.mapError((error) => classify("list", `could not read ${stateDir}`, error))
       )
 
+    const listAll = (pageToken: string | undefined) =>
+      ProcessRecord.readAll(stateDir).pipe(
+        Effect.map((records) => {
+          // Provider ids order the pages; the token is the last id of the previous page.
+          const after = records
+            .filter((record) => pageToken === undefined || record.providerId > pageToken)
+            .sort((left, right) => (left.providerId < right.providerId ? -1 : 1))
+          const page = after.slice(0, listPageSize)
+          const last = page.at(-1)
+          return {
+            instances: page.map((record) => describeRecord(inspectRecord(record))),
+            nextPageToken: after.length > page.length && last !== undefined ? last.providerId : undefined
+          }
+        }),
+        Effect.mapError((error) => classify("listAll", `could not read ${stateDir}`, error))
+      )
+
     const signalDrain = (instanceId: string): Effect.Effect<void> =>
       Effect.gen(function* () {
         const signal = options.drainSignal
@@ -368,6 +389,7 @@ export const make = (options: Options, managerUrl: Effect.Effect<string>): Effec
       delete: remove,
       describe: (providerId) => Effect.map(inspect(providerId), Option.map(describeRecord)),
       list,
+      listAll,
       // Local processes get no advance notice; an agent may POST /v1/instances/:id/termination-notice itself.
       terminationNotices: Stream.never
     }

@@ -5,8 +5,8 @@
  * `retryAfter`), `ProviderPermanentError` (never retried; reported).
  *
  * ```text
- *   GroupReconciler ──create / delete / describe / list──▶ Provider ──▶ simulated | process
- *   TerminationNotices ◀──────────── terminationNotices ◀───┘
+ *   GroupReconciler ──create / delete / describe / list / listAll──▶ Provider ──▶ simulated | process
+ *   TerminationNotices ◀────────────────────── terminationNotices ◀───┘
  * ```
  */
 import { Context, Data, type Duration, type Effect, type Option, type Stream } from "effect"
@@ -37,6 +37,12 @@ export interface ProviderInstance {
   readonly templateHash: string
   /** Epoch milliseconds. */
   readonly createdAt: number
+}
+
+/** One page of `listAll`: the instances, and the token of the next page (`undefined` on the last one). */
+export interface ProviderPage {
+  readonly instances: ReadonlyArray<ProviderInstance>
+  readonly nextPageToken: string | undefined
 }
 
 /** The provider announced that an instance will be taken away soon (e.g. a spot interruption). */
@@ -94,6 +100,12 @@ export declare namespace Provider {
       tenant: string,
       group: string
     ) => Effect.Effect<ReadonlyArray<ProviderInstance>, ProviderError>
+    /**
+     * Every instance the provider holds for this manager (all groups), one page per call, as a
+     * cloud's tag-filtered paginated listing (EC2 DescribeInstances with filters): one API call
+     * per page. Pass the previous page's `nextPageToken` to get the next one.
+     */
+    readonly listAll: (pageToken: string | undefined) => Effect.Effect<ProviderPage, ProviderError>
     /** Termination notices as they arrive. */
     readonly terminationNotices: Stream.Stream<TerminationNoticeSignal>
   }

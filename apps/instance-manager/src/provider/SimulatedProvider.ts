@@ -5,6 +5,8 @@
  * - every call waits its latency on Effect's `Clock` (so `TestClock` drives it);
  * - every call takes a token from the API bucket (burst + per-second refill): `wait` queues the
  *   call until its token is due, `reject` fails it with `ProviderThrottledError`;
+ * - `listAll` answers one page of up to `listPageSize` instances per call (one token each), in
+ *   creation order, with a cursor that stays valid while instances come and go;
  * - creates fail at `failureRate` (retryable) and past the `quota` of live instances (permanent);
  * - instances are `pending` for `bootTime`, then `running`;
  * - scripted faults: the next creates fail (transient or permanent), a mass failure of a share of
@@ -37,6 +39,8 @@ export interface CallCounts {
   readonly delete: number
   readonly describe: number
   readonly list: number
+  /** `listAll` pages. */
+  readonly listAll: number
   readonly throttled: number
   readonly failedCreates: number
 }
@@ -76,6 +80,8 @@ interface Held {
   readonly request: CreateRequest
   readonly providerId: string
   readonly createdAt: number
+  /** Creation order: `listAll`'s cursor. */
+  readonly sequence: number
   terminal: ProviderState | undefined
 }
 
@@ -89,8 +95,9 @@ export const make = (options: Options) =>
     // Provider ids are unique across simulations, as a real cloud's are across accounts' lifetimes.
     const idPrefix = `sim-${Crypto.randomUUID().slice(0, 6)}`
     let nextId = 1
+    let nextSequence = 1
     const scripted: Array<"transient" | "permanent"> = []
-    const counts = { create: 0, delete: 0, describe: 0, list: 0, throttled: 0, failedCreates: 0 }
+    const counts = { create: 0, delete: 0, describe: 0, list: 0, listAll: 0, throttled: 0, failedCreates: 0 }
 
     const stateAt = (instance: Held, now: number): ProviderState =>
       instance.terminal ??
@@ -169,6 +176,7 @@ export const make = (options: Options) =>
             request,
             providerId: `${idPrefix}-${nextId++}`,
             createdAt: now,
+            sequence: nextSequence++,
             terminal: undefined
           }
           held.set(instance.providerId, instance)
@@ -202,6 +210,37 @@ export const make = (options: Options) =>
               .filter((instance) => instance.request.tenant === tenant && instance.request.group === group)
               .map((instance) => describeHeld(instance, now))
           )
+        ),
+      listAll: (pageToken) =>
+        call(
+          "listAll",
+          options.describeLatency,
+          Effect.gen(function* () {
+            const after = pageToken === undefined ? 0 : Number(pageToken)
+            if (!Number.isSafeInteger(after) || after < 0) {
+              return yield* new ProviderPermanentError({
+                operation: "listAll",
+                message: `invalid page token "${pageToken}": pass the nextPageToken of the previous page`
+              })
+            }
+            const now = yield* Clock.currentTimeMillis
+            // The map holds instances in creation order, so the sequence cursor pages through it.
+            const page: Array<Held> = []
+            let more = false
+            for (const instance of held.values()) {
+              if (instance.sequence <= after) continue
+              if (page.length === options.listPageSize) {
+                more = true
+                break
+              }
+              page.push(instance)
+            }
+            const last = page.at(-1)
+            return {
+              instances: page.map((instance) => describeHeld(instance, now)),
+              nextPageToken: more && last !== undefined ? String(last.sequence) : undefined
+            }
+          })
         ),
       terminationNotices: Stream.fromPubSub(notices)
     }

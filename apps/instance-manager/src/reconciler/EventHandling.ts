@@ -21,6 +21,7 @@ import { Notifier } from "./Notifier.js"
 import type { PassContext } from "./PassContext.js"
 import * as Planning from "./Planning.js"
 import * as Rebuild from "./Rebuild.js"
+import type { RebuildSnapshot } from "./RebuildSnapshot.js"
 
 /** What happened to the events of one pass. */
 export interface EventTally {
@@ -33,7 +34,7 @@ export interface EventTally {
 
 type HandlerError = ProviderError | FenceError
 
-type Services = SqlClient.SqlClient | Fence | Provider | Notifier
+type Services = SqlClient.SqlClient | Fence | Provider | Notifier | RebuildSnapshot
 
 /**
  * Asks the provider about an instance: gone or terminal marks it dead (replaced without drain);

@@ -4,7 +4,8 @@
  *
  * ```text
  *   pass(tenant/group), term = the gate's term
- *     0. the group's first pass in this term stores its InitialReconcile (rebuild from the provider)
+ *     0. the group's first pass in this term stores its InitialReconcile (rebuild from the provider:
+ *        the group's entry in the term's paginated listing, see RebuildSnapshot)
  *     1. schedule health checks for instances silent for an interval   (CheckInstance events)
  *     2. handle the group's due events (term discard, preventDuplicate, per-type retry)
  *     3. deleted group → delete everything; else:
@@ -41,6 +42,7 @@ import * as Lifecycle from "./Lifecycle.js"
 import type { Notifier } from "./Notifier.js"
 import type { PassContext, Settings } from "./PassContext.js"
 import * as Planning from "./Planning.js"
+import type { RebuildSnapshot } from "./RebuildSnapshot.js"
 
 /** Why a pass failed: a provider call, a fenced write, or the database. */
 export type PassError = ProviderError | FenceError | SqlError.SqlError
@@ -52,6 +54,7 @@ export type PassServices =
   | Provider
   | Notifier
   | CreateRateLimit
+  | RebuildSnapshot
   | LeaderGate.LeaderGate
 
 const scheduleHealthChecks = (context: PassContext, instances: ReadonlyArray<InstanceStore.InstanceRecord>) =>

@@ -1,6 +1,8 @@
 /**
  * Rebuilding a group's state from the provider's list, on every leadership acquisition
- * (`InitialReconcile`): the provider is the truth about what exists.
+ * (`InitialReconcile`): the provider is the truth about what exists. The list is the group's
+ * entry in the term's paginated listing of every instance (`RebuildSnapshot`), or, when the
+ * group cannot use it (a retried rebuild, a failed listing), the group's own `list` call.
  *
  * - an instance the provider holds under a known id gets its provider id recorded (a create
  *   whose answer was lost with the previous leader);
@@ -9,11 +11,12 @@
  * - a create reserved long ago that never reached the provider is marked deleted.
  */
 import type { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { isTerminal, Provider, type ProviderError } from "../provider/Provider.js"
 import type { Fence, FenceError } from "../state/Fence.js"
 import * as InstanceStore from "../state/InstanceStore.js"
 import type { PassContext } from "./PassContext.js"
+import { RebuildSnapshot } from "./RebuildSnapshot.js"
 
 /** A reservation without a provider id older than this is a create that was lost. */
 export const lostCreateAfterMillis = 120_000
@@ -21,11 +24,17 @@ export const lostCreateAfterMillis = 120_000
 /** Reconciles the group's instance rows with the provider's list. */
 export const fromProvider = (
   context: PassContext
-): Effect.Effect<void, ProviderError | FenceError, SqlClient.SqlClient | Fence | Provider> =>
+): Effect.Effect<
+  void,
+  ProviderError | FenceError,
+  SqlClient.SqlClient | Fence | Provider | RebuildSnapshot
+> =>
   Effect.gen(function* () {
     const provider = yield* Provider
+    const snapshot = yield* RebuildSnapshot
     const { tenant, key } = context.group
-    const listed = yield* provider.list(tenant, key)
+    const fromSnapshot = yield* snapshot.take(context.term, tenant, key)
+    const listed = Option.isSome(fromSnapshot) ? fromSnapshot.value : yield* provider.list(tenant, key)
     const known = yield* InstanceStore.listLive(tenant, key)
     const byId = new Map(known.map((instance) => [instance.id, instance]))
     const listedProviderIds = new Set(listed.map((instance) => instance.providerId))

@@ -4,7 +4,7 @@ import * as Path from "node:path"
 import { EmbeddedPostgres, PgDatabase } from "@converge/pg"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schedule } from "effect"
+import { Cause, Effect, Exit, Option, Schedule, Scope } from "effect"
 import * as PostgresSink from "../src/sinks/PostgresSink.js"
 import type { DocumentWrite } from "../src/sinks/Sink.js"
 
@@ -32,6 +32,24 @@ const onServer = <A, E>(dataDir: string, use: Effect.Effect<A, E, SqlClient.SqlC
       return yield* Effect.provideService(use, SqlClient.SqlClient, sql)
     })
   )
+
+const crash = (dataDir: string) =>
+  Effect.gen(function* () {
+    const pidFile = yield* Effect.promise(() => Fs.readFile(Path.join(dataDir, "postmaster.pid"), "utf8"))
+    const pid = Number(pidFile.split("\n")[0])
+    process.kill(pid, "SIGQUIT")
+    yield* postmasterGone(pid)
+  })
+
+const temporaryRoot = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const root = await Fs.mkdtemp(Path.join(Os.tmpdir(), "converge-durable-"))
+    // The embedded server may run as another OS user: it must reach its data directory.
+    await Fs.chmod(root, 0o777)
+    return root
+  }),
+  (root) => Effect.promise(() => Fs.rm(root, { recursive: true, force: true }))
+)
 
 const postmasterGone = (pid: number) =>
   Effect.try(() => process.kill(pid, 0)).pipe(
@@ -68,12 +86,7 @@ describe("PostgresSink flush", () => {
                 SELECT pg_current_wal_flush_lsn() >= ${written?.lsn ?? "FF/FFFFFFFF"}::pg_lsn AS covered`
               expect(flushed?.covered).toBe(true)
               // Crash at once, as `pg_ctl stop -m immediate` does.
-              const pidFile = yield* Effect.promise(() =>
-                Fs.readFile(Path.join(dataDir, "postmaster.pid"), "utf8")
-              )
-              const pid = Number(pidFile.split("\n")[0])
-              process.kill(pid, "SIGQUIT")
-              yield* postmasterGone(pid)
+              yield* crash(dataDir)
             })
           )
           // Started again on the same data directory: recovery replays the flushed WAL.
@@ -91,6 +104,43 @@ describe("PostgresSink flush", () => {
           expect(survived).toEqual([{ count: documents, searchable: documents }])
         }).pipe(Effect.ensuring(Effect.promise(() => Fs.rm(root, { recursive: true, force: true }))))
       }),
+    180_000
+  )
+
+  it.live(
+    "a server restart between writes and their flush is detected: the flush dies instead of confirming lost writes",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const dataDir = Path.join(yield* temporaryRoot, "data")
+          const firstRun = yield* Scope.make()
+          const server = yield* Scope.extend(EmbeddedPostgres.make({ dataDir, settings }), firstRun)
+          // The sink's pool outlives the server run, as a daemon's does: it reconnects to the restarted server.
+          const sql = yield* PgDatabase.make({
+            url: server.url,
+            poolSize: 2,
+            applicationName: "durable-flush"
+          })
+          const sink = yield* Effect.provideService(
+            PostgresSink.make({ name: "search", schema: "search", textSearchConfig: "simple" }),
+            SqlClient.SqlClient,
+            sql
+          )
+          yield* sink.ensureIndexes([{ name: "items", searchable: ["name"] }])
+          yield* sink.write(writes)
+          yield* crash(dataDir)
+          yield* Scope.close(firstRun, Exit.void)
+          yield* EmbeddedPostgres.make({ dataDir, settings, port: server.port })
+          const flushed = yield* Effect.exit(
+            sink.flush.pipe(Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo("30 seconds"))))
+          )
+          const defect = Exit.isFailure(flushed) ? Cause.dieOption(flushed.cause) : Option.none()
+          expect(Option.getOrUndefined(defect)).toBeInstanceOf(PostgresSink.ServerRestartedBeforeFlush)
+          // A later write and flush on the new instance are confirmed again.
+          yield* sink.write(writes.slice(0, 10))
+          yield* sink.flush
+        })
+      ),
     180_000
   )
 })

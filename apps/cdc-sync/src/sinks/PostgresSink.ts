@@ -33,6 +33,15 @@
  * source redeliver them. `flush` writes only when a write finished since the previous flush: a
  * sink on the source database under a `FOR ALL TABLES` publication does not feed itself changes.
  *
+ * One hazard remains: the server crashes and restarts (or fails over) *between* a write and the
+ * flush; the pool reconnects, the flush commits durably on the new instance, and the lost writes
+ * would count as flushed. Each write therefore notes the server instance it committed on
+ * (`pg_postmaster_start_time()` and the pid of the WAL writer, which every crash-restart cycle
+ * replaces), and the flush compares them with the instance its own commit ran on. A mismatch is
+ * `ServerRestartedBeforeFlush`, a defect: whichever caller's writes were lost (live batches, a
+ * backfill beside them) cannot be told, so the process ends and its restart resumes from the last
+ * acknowledged position and backfills what is not marked seeded.
+ *
  * A large batch of one index (backfill pages) is split into two halves written at once on two
  * pooled connections: ids are distinct after `latestPerDocument`, so the halves never touch the
  * same row. A half the server rejects for its data (SQLSTATE classes 22, 23, 54: e.g. a tsvector
@@ -60,7 +69,7 @@
 import { SqlState } from "@converge/pg"
 import type { SqlError } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
-import { Effect, Ref } from "effect"
+import { Data, Effect } from "effect"
 import * as Lsn from "../capture/Lsn.js"
 import * as Sql from "../internal/sqlText.js"
 import type { DocumentWrite, IndexSpec, Rejection, Sink } from "./Sink.js"
@@ -93,6 +102,24 @@ export const searchExpression = (searchable: ReadonlyArray<string>, textSearchCo
     })
     .join(" || ")
 }
+
+/**
+ * The target server restarted (or failed over) between asynchronously committed writes and the
+ * flush meant to make them durable: they may be lost.
+ */
+export class ServerRestartedBeforeFlush extends Data.TaggedError("ServerRestartedBeforeFlush")<{
+  readonly sink: string
+  readonly wroteOn: ReadonlyArray<string>
+  readonly flushedOn: string
+}> {
+  override get message(): string {
+    return `postgres sink "${this.sink}": the target server restarted between writes (on ${this.wroteOn.join(", ")}) and their flush (on ${this.flushedOn}); unflushed writes may be lost, so this process stops: restart it to resume from the last acknowledged position`
+  }
+}
+
+/** Identifies one run of the server: a crash-restart cycle replaces the WAL writer. */
+const serverInstance = `pg_postmaster_start_time()::text || ' walwriter ' ||
+  COALESCE((SELECT pid::text FROM pg_stat_activity WHERE backend_type = 'walwriter' LIMIT 1), 'none')`
 
 /** Rows from which a write is split into two halves written at once on two connections. */
 const splitAt = 512
@@ -178,8 +205,12 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
     /** One write transaction, committed without waiting for its WAL fsync (`flush` waits for it). */
     const writeRows = (table: string, rows: ReadonlyArray<DocumentWrite>) =>
       sql
-        .unsafe("SET LOCAL synchronous_commit = off")
+        .unsafe<{ readonly instance: string }>(
+          `SELECT set_config('synchronous_commit', 'off', true) AS setting, ${serverInstance} AS instance`
+        )
         .pipe(
+          // Noted before the commit: a write whose commit reply was lost counts as unflushed too.
+          Effect.tap(([row]) => Effect.sync(() => unflushed.add(row?.instance ?? "unknown"))),
           Effect.zipRight(
             sql.unsafe(upsertStatement(table), [
               rows.map((row) => row.id),
@@ -199,11 +230,7 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
     const writeTable = (index: string, table: string, rows: ReadonlyArray<DocumentWrite>) =>
       Effect.forEach(halves(rows), (half) => writeHalf(index, table, half), {
         concurrency: "unbounded"
-      }).pipe(
-        Effect.map((rejected) => rejected.flat()),
-        // Whatever happened, some transaction may have committed asynchronously: the next flush commits durably.
-        Effect.ensuring(Ref.set(unflushed, true))
-      )
+      }).pipe(Effect.map((rejected) => rejected.flat()))
 
     const writeHalf = (index: string, table: string, rows: ReadonlyArray<DocumentWrite>) =>
       writeRows(table, rows).pipe(
@@ -227,21 +254,24 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
         )
       )
 
-    /** Whether a write finished since the last durable flush. */
-    const unflushed = Ref.unsafeMake(false)
+    /** The server instances that writes since the last durable flush committed on. */
+    const unflushed = new Set<string>()
     const flushes = Sql.qualified(options.schema, "_converge_flushes")
     const createFlushes = sql.unsafe(
       `CREATE TABLE IF NOT EXISTS ${flushes} (sink text PRIMARY KEY, flushed_at timestamptz NOT NULL)`
     )
-    const durableCommit = sql.unsafe(
+    const durableCommit = sql.unsafe<{ readonly instance: string }>(
       `INSERT INTO ${flushes} (sink, flushed_at) VALUES ($1, now())
-       ON CONFLICT (sink) DO UPDATE SET flushed_at = EXCLUDED.flushed_at`,
+       ON CONFLICT (sink) DO UPDATE SET flushed_at = EXCLUDED.flushed_at
+       RETURNING ${serverInstance} AS instance`,
       [options.name]
     )
     /** One transaction that writes, committed at the server's `synchronous_commit`: all earlier WAL is durable after it. */
     const flush = Effect.gen(function* () {
-      if (!(yield* Ref.getAndSet(unflushed, false))) return
-      yield* durableCommit.pipe(
+      if (unflushed.size === 0) return
+      const wroteOn = [...unflushed]
+      unflushed.clear()
+      const [flushed] = yield* durableCommit.pipe(
         Effect.catchIf(
           (error) => SqlState.sqlState(error) === "42P01",
           () =>
@@ -249,10 +279,17 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
               Effect.zipRight(durableCommit)
             )
         ),
-        Effect.tapError(() => Ref.set(unflushed, true)),
-        Effect.asVoid,
+        Effect.tapError(() =>
+          Effect.sync(() => {
+            for (const instance of wroteOn) unflushed.add(instance)
+          })
+        ),
         Effect.mapError(unavailable("flushing"))
       )
+      const flushedOn = flushed?.instance ?? "unknown"
+      if (wroteOn.some((instance) => instance !== flushedOn)) {
+        return yield* Effect.die(new ServerRestartedBeforeFlush({ sink: options.name, wroteOn, flushedOn }))
+      }
     })
 
     const byIndex = (writes: ReadonlyArray<DocumentWrite>) => {

@@ -11,6 +11,17 @@ import * as ManagerConfig from "../src/config/ManagerConfig.js"
 const fails = (yaml: string) => Effect.flip(ManagerConfig.decodeYaml(yaml, "instances.yaml"))
 
 describe("ManagerConfig", () => {
+  it.effect("leaderCheckInterval defaults to 1 s, reads units, and rejects 0 with a clear message", () =>
+    Effect.gen(function* () {
+      const defaults = yield* ManagerConfig.decodeYaml("groups: []\n", "x.yaml")
+      expect(Duration.toMillis(defaults.leaderCheckInterval)).toBe(1_000)
+      const quick = yield* ManagerConfig.decodeYaml("leaderCheckInterval: 250ms\n", "x.yaml")
+      expect(Duration.toMillis(quick.leaderCheckInterval)).toBe(250)
+      const zero = yield* fails("leaderCheckInterval: 0s\n")
+      expect(zero.message).toContain("leaderCheckInterval must be positive")
+    })
+  )
+
   it.effect("applies the documented defaults", () =>
     Effect.gen(function* () {
       const config = yield* ManagerConfig.decodeYaml("groups:\n  - key: web\n    desiredSize: 3\n", "x.yaml")

@@ -282,6 +282,13 @@ describe("ProcessProvider", () => {
         expect(
           (yield* restarted.provider.list("default", "api")).map((instance) => instance.instanceId)
         ).toEqual(["api-1"])
+        const everything = yield* restarted.provider.listAll(undefined)
+        expect(everything.instances.map((instance) => instance.instanceId).sort()).toEqual([
+          "api-1",
+          "web-1",
+          "web-2"
+        ])
+        expect(everything.nextPageToken).toBeUndefined()
         const pids = yield* Effect.forEach(web, (instance) => pidOf(restarted, instance.providerId))
         yield* Effect.forEach(web, (instance) => restarted.provider.delete(instance.providerId))
         yield* Effect.forEach(pids, (record) => awaitGone(record.pid))

@@ -42,6 +42,48 @@ describe("SimulatedProvider", () => {
     })
   )
 
+  it.scoped(
+    "listAll pages through every group's instances, one API call per page, with a cursor that survives deletes",
+    () =>
+      Effect.gen(function* () {
+        const { provider, controls } = yield* simulation({
+          createLatency: 0,
+          deleteLatency: 0,
+          describeLatency: "5ms",
+          listPageSize: 2,
+          api: { burst: 8, perSecond: 1 }
+        })
+        const created = yield* Effect.forEach(["w-1", "w-2", "w-3", "d-1", "d-2"], (id) =>
+          provider.create(request(id, id.startsWith("w") ? "web" : "db"))
+        )
+        const page = (token: string | undefined) =>
+          Effect.gen(function* () {
+            const fiber = yield* Effect.fork(provider.listAll(token))
+            yield* TestClock.adjust(Duration.millis(5))
+            return yield* Fiber.join(fiber)
+          })
+        const first = yield* page(undefined)
+        expect(first.instances.map((instance) => instance.instanceId)).toEqual(["w-1", "w-2"])
+        expect(first.nextPageToken).toBeDefined()
+        // An instance of the page just read goes away: the next page still starts after it.
+        yield* provider.delete(created[1]?.providerId ?? "")
+        const second = yield* page(first.nextPageToken)
+        expect(second.instances.map((instance) => instance.instanceId)).toEqual(["w-3", "d-1"])
+        // The burst (8) went to 5 creates, 1 delete and 2 pages: the last page waits for its token (1/s).
+        const last = yield* Effect.fork(provider.listAll(second.nextPageToken))
+        yield* TestClock.adjust(Duration.millis(500))
+        expect(Option.isNone(yield* Fiber.poll(last))).toBe(true)
+        yield* TestClock.adjust(Duration.seconds(1))
+        const third = yield* Fiber.join(last)
+        expect(third.instances.map((instance) => instance.instanceId)).toEqual(["d-2"])
+        expect(third.nextPageToken).toBeUndefined()
+        expect((yield* controls.calls).listAll).toBe(3)
+        const invalid = yield* Effect.fork(Effect.flip(provider.listAll("not-a-token")))
+        yield* TestClock.adjust(Duration.seconds(2))
+        expect((yield* Fiber.join(invalid))._tag).toBe("ProviderPermanentError")
+      })
+  )
+
   it.scoped("the API bucket queues calls past the burst at the refill rate (wait mode)", () =>
     Effect.gen(function* () {
       const { provider, controls } = yield* simulation({

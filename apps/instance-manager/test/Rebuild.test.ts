@@ -1,0 +1,191 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Effect, Exit, Schedule, Schema, Scope, SubscriptionRef } from "effect"
+import { SimulatedProviderConfig } from "../src/config/ProviderConfig.js"
+import { type Provider, ProviderRetryableError } from "../src/provider/Provider.js"
+import * as SimulatedProvider from "../src/provider/SimulatedProvider.js"
+import * as TemplateHash from "../src/reconciler/TemplateHash.js"
+import { advanceUntil, instantCloud, live, startManager } from "./harness.js"
+import { leadOn, migratedDatabase } from "./helpers.js"
+
+const simulationOf = (cloud: Record<string, unknown> = {}) =>
+  SimulatedProvider.make(
+    Schema.decodeUnknownSync(SimulatedProviderConfig)({ type: "simulated", ...instantCloud, ...cloud })
+  )
+
+/** Instances the provider holds that no database row knows: a lost leader's creates, or made by hand. */
+const unknownInstances = (provider: Provider.Service, group: string, count: number) =>
+  Effect.forEach(
+    Array.from({ length: count }, (_, index) => index),
+    (index) =>
+      Effect.map(
+        provider.create({
+          instanceId: `unknown-${group}-${index}`,
+          tenant: "default",
+          group,
+          template: {},
+          templateHash: TemplateHash.of({})
+        }),
+        (instance) => instance.instanceId
+      )
+  )
+
+describe("rebuild on taking leadership", () => {
+  it.layer(migratedDatabase, { timeout: 120_000 })("takeover", (it) => {
+    it.scoped(
+      "a standby that takes over lists the provider before any create, adopts unknown instances, and stays within desired + max surge",
+      () =>
+        Effect.gen(function* () {
+          const lockKey = 7_511
+          const desired = 5
+          const maxSurge = 1
+          const simulation = yield* simulationOf()
+          const adopted = yield* unknownInstances(simulation.provider, "takeover", 3)
+          const order: Array<string> = []
+          let maxInCloud = 0
+          const inCloud = Effect.map(
+            simulation.controls.instances,
+            (instances) =>
+              instances.filter((instance) => instance.state === "pending" || instance.state === "running")
+                .length
+          )
+          const recording: Provider.Service = {
+            ...simulation.provider,
+            list: (tenant, group) =>
+              Effect.zipRight(
+                Effect.sync(() => void order.push("list")),
+                simulation.provider.list(tenant, group)
+              ),
+            listAll: (token) =>
+              Effect.zipRight(
+                Effect.sync(() => void order.push("listAll")),
+                simulation.provider.listAll(token)
+              ),
+            create: (request) =>
+              Effect.zipRight(
+                Effect.sync(() => void order.push("create")),
+                simulation.provider.create(request)
+              ).pipe(
+                Effect.tap(() =>
+                  Effect.map(inCloud, (count) => {
+                    maxInCloud = Math.max(maxInCloud, count)
+                  })
+                )
+              )
+          }
+
+          // Another process holds the lock; the manager starts as its standby.
+          const holderScope = yield* Scope.make()
+          yield* Effect.orDie(leadOn(lockKey)).pipe(Scope.extend(holderScope))
+          const { manager, gate, errors } = yield* startManager({
+            yaml: `groups:\n  - { key: takeover, desiredSize: ${desired}, maxSurge: ${maxSurge}, healthInterval: 1h }\n`,
+            lockKey,
+            simulation: { provider: recording, controls: simulation.controls },
+            standby: true
+          })
+          expect(yield* SubscriptionRef.get(gate.isLeader)).toBe(false)
+          expect(order).toEqual([])
+
+          // The holder steps down: the standby takes the lock within a few check intervals, in real time.
+          yield* Scope.close(holderScope, Exit.void)
+          yield* SubscriptionRef.get(gate.isLeader).pipe(
+            Effect.filterOrFail(
+              (leader) => leader,
+              () => "the standby has not taken over yet"
+            ),
+            Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("20 seconds"))),
+            Effect.withClock(Clock.make())
+          )
+
+          yield* advanceUntil(
+            manager,
+            Effect.map(live("takeover"), (rows) => rows.length === desired),
+            { step: "1 second", max: "1 minute" }
+          )
+          const rows = yield* live("takeover")
+          expect(rows.map((row) => row.id)).toEqual(expect.arrayContaining([...adopted]))
+          expect(order[0]).toBe("listAll")
+          expect(order.indexOf("listAll")).toBeLessThan(order.indexOf("create"))
+          expect(order.filter((call) => call === "create")).toHaveLength(desired - adopted.length)
+          expect(order).not.toContain("list")
+          expect(maxInCloud).toBeLessThanOrEqual(desired + maxSurge)
+          expect(yield* inCloud).toBe(desired)
+          expect(errors).toEqual([])
+        })
+    )
+  })
+
+  it.layer(migratedDatabase, { timeout: 120_000 })("cost", (it) => {
+    it.scoped("the rebuild costs ceil(instances / page size) provider calls, not one per group", () =>
+      Effect.gen(function* () {
+        const groups = ["a", "b", "c", "d", "e"]
+        const perGroup = 3
+        const pageSize = 4
+        const simulation = yield* simulationOf({ listPageSize: pageSize })
+        for (const group of groups) yield* unknownInstances(simulation.provider, group, perGroup)
+        const before = yield* simulation.controls.calls
+        const { manager } = yield* startManager({
+          yaml: [
+            "groups:",
+            ...groups.map((group) => `  - { key: ${group}, desiredSize: ${perGroup}, healthInterval: 1h }`),
+            "  - { key: empty, desiredSize: 0, healthInterval: 1h }"
+          ].join("\n"),
+          lockKey: 7_512,
+          simulation
+        })
+        yield* advanceUntil(
+          manager,
+          Effect.map(
+            Effect.forEach(groups, (group) => live(group)),
+            (rows) => rows.every((group) => group.length === perGroup)
+          ),
+          { step: "1 second", max: "30 seconds" }
+        )
+        const calls = yield* simulation.controls.calls
+        expect(calls.listAll - before.listAll).toBe(Math.ceil((groups.length * perGroup) / pageSize))
+        expect(calls.list - before.list).toBe(0)
+        expect(calls.create - before.create).toBe(0)
+        for (const group of groups) {
+          expect((yield* live(group)).map((row) => row.id).sort()).toEqual(
+            Array.from({ length: perGroup }, (_, index) => `unknown-${group}-${index}`)
+          )
+        }
+        expect(yield* live("empty")).toEqual([])
+      })
+    )
+  })
+
+  // A database of its own: the groups of the test above would be rebuilt (and listed) too.
+  it.layer(migratedDatabase, { timeout: 120_000 })("failed listing", (it) => {
+    it.scoped("a failed listing is reported, and every group lists its own instances instead", () =>
+      Effect.gen(function* () {
+        const simulation = yield* simulationOf()
+        yield* unknownInstances(simulation.provider, "fallback", 2)
+        const failing: Provider.Service = {
+          ...simulation.provider,
+          listAll: () =>
+            Effect.fail(new ProviderRetryableError({ operation: "listAll", message: "simulated outage" }))
+        }
+        const { manager, errors } = yield* startManager({
+          yaml: "groups:\n  - { key: fallback, desiredSize: 3, healthInterval: 1h }\n  - { key: other, desiredSize: 1, healthInterval: 1h }\n",
+          lockKey: 7_513,
+          simulation: { provider: failing, controls: simulation.controls }
+        })
+        yield* advanceUntil(
+          manager,
+          Effect.map(
+            Effect.zip(live("fallback"), live("other")),
+            ([fallback, other]) => fallback.length === 3 && other.length === 1
+          ),
+          { step: "1 second", max: "30 seconds" }
+        )
+        const calls = yield* simulation.controls.calls
+        expect(calls.list).toBe(2)
+        expect(calls.create).toBe(2 + 2)
+        expect((yield* live("fallback")).map((row) => row.id)).toEqual(
+          expect.arrayContaining(["unknown-fallback-0", "unknown-fallback-1"])
+        )
+        expect(errors.map((error) => error.message)).toEqual([expect.stringContaining("simulated outage")])
+      })
+    )
+  })
+})

@@ -13,6 +13,13 @@
  * The next batch is taken, resolved and built (source reads only) while the current one is written
  * and acknowledged, so the source and the sinks work at the same time.
  *
+ * **Group flush.** When the next batch is already built by the time the current one is written
+ * (the slot is backed up), the flush waits: up to `maxGroup` batches are written, then every sink
+ * is flushed once and the last final commit LSN among them is acknowledged. Batches keep their
+ * size (`maxChanges`, `maxWait`); only the flush (a WAL fsync on the postgres sink) and the
+ * acknowledgement are shared. Nothing is acknowledged before the flush that covers it, and a
+ * failed flush writes the whole group again before flushing again (the writes are idempotent).
+ *
  * A batch closes at `maxChanges` changes or `maxWait` after its first part (`Batcher`). Documents are built
  * from the current state after the batch's commits and tagged with the batch's highest commit
  * LSN. A whole-batch failure (sink down, source connection lost) retries the same batch with
@@ -21,7 +28,7 @@
  */
 import type { Observer } from "@converge/core"
 import type { SqlClient, SqlError } from "@effect/sql"
-import { Clock, type Duration, Effect, Fiber, Schedule } from "effect"
+import { Clock, type Duration, Effect, Fiber, Option, Schedule } from "effect"
 import * as Backfill from "../backfill/Backfill.js"
 import * as Lsn from "../capture/Lsn.js"
 import type { ReplicationStream, TransactionPart } from "../capture/ReplicationStream.js"
@@ -40,6 +47,8 @@ export interface Options {
   readonly maxWait?: Duration.DurationInput | undefined
   /** Longest pause between retries of a failed batch. Default 10 s. */
   readonly maxRetryDelay?: Duration.DurationInput | undefined
+  /** Most batches written before one shared flush while the slot is backed up. Default 4. */
+  readonly maxGroup?: number | undefined
 }
 
 interface IndexWorker {
@@ -108,12 +117,11 @@ export const run = (
         return { batch, changes, lsn, writes, documentsByIndex }
       })
 
-    // Write to every sink, flush, acknowledge; then backfill what a TRUNCATE made stale.
-    const commit = (prepared: Effect.Effect.Success<ReturnType<typeof prepare>>) =>
+    type Prepared = Effect.Effect.Success<ReturnType<typeof prepare>>
+    // Write to every sink (rejections follow on_error); the flush comes later, for a group.
+    const write = (prepared: Prepared) =>
       Effect.gen(function* () {
-        const { batch, changes, lsn, writes, documentsByIndex } = prepared
-        const truncated = new Set(batch.flatMap((part) => part.truncated))
-        const flushStarted = yield* Clock.currentTimeMillis
+        const { lsn, writes } = prepared
         for (const sink of sinks) {
           const report = yield* sink.write(writes)
           yield* sink.storeDeadLetters(
@@ -137,20 +145,30 @@ export const run = (
             )
           }
         }
+      })
+
+    // Flush every sink once for the group, acknowledge its last final part; then backfill what a TRUNCATE made stale.
+    const settle = (group: ReadonlyArray<{ readonly prepared: Prepared; readonly writeStarted: number }>) =>
+      Effect.gen(function* () {
         for (const sink of sinks) yield* sink.flush
-        const flushMillis = (yield* Clock.currentTimeMillis) - flushStarted
-        const lastFinal = [...batch].reverse().find((part) => part.final)
+        const flushed = yield* Clock.currentTimeMillis
+        const parts = group.flatMap(({ prepared }) => prepared.batch)
+        const lastFinal = [...parts].reverse().find((part) => part.final)
         if (lastFinal !== undefined) yield* stream.acknowledge(lastFinal.commitLsn)
-        yield* observer.notify(
-          CdcEvent.BatchCommitted({
-            transactions: batch.filter((part) => part.final).length,
-            changes: changes.length,
-            documents: writes.length,
-            documentsByIndex,
-            flushMillis,
-            ackedLsn: Lsn.format(yield* stream.confirmed)
-          })
-        )
+        const ackedLsn = Lsn.format(yield* stream.confirmed)
+        for (const { prepared, writeStarted } of group) {
+          yield* observer.notify(
+            CdcEvent.BatchCommitted({
+              transactions: prepared.batch.filter((part) => part.final).length,
+              changes: prepared.changes.length,
+              documents: prepared.writes.length,
+              documentsByIndex: prepared.documentsByIndex,
+              flushMillis: flushed - writeStarted,
+              ackedLsn
+            })
+          )
+        }
+        const truncated = new Set(parts.flatMap((part) => part.truncated))
         if (truncated.size > 0 && lastFinal !== undefined) {
           yield* rebackfill(
             workers.filter((worker) => [...truncated].some((table) => worker.tables.has(table))),
@@ -192,10 +210,36 @@ export const run = (
             // One batch ahead: the next batch is taken and built while this one is written and
             // acknowledged (acknowledgements stay in order: only the loop commits).
             let next = yield* Effect.fork(prepareNext)
+            const maxGroup = options.maxGroup ?? 4
+            let group: Array<{ readonly prepared: Prepared; readonly writeStarted: number }> = []
             for (;;) {
               const prepared = yield* Fiber.join(next)
               next = yield* Effect.fork(prepareNext)
-              yield* reportAndRetry(commit(prepared))
+              const writeStarted = yield* Clock.currentTimeMillis
+              // A group's first attempt writes this batch; a retry writes the whole group again.
+              yield* reportAndRetry(write(prepared))
+              group.push({ prepared, writeStarted })
+              const backedUp = Option.isSome(yield* Fiber.poll(next))
+              const truncates = prepared.batch.some((part) => part.truncated.length > 0)
+              if (backedUp && !truncates && group.length < maxGroup) continue
+              const settling = group
+              group = []
+              yield* settle(settling).pipe(
+                Effect.catchIf(
+                  (error): error is SqlError.SqlError | SinkUnavailable => error._tag !== "DocumentsRejected",
+                  (error) =>
+                    observer.notify(CdcEvent.ErrorOccurred({ message: error.message, retrying: true })).pipe(
+                      Effect.zipRight(
+                        reportAndRetry(
+                          Effect.zipRight(
+                            Effect.forEach(settling, ({ prepared }) => write(prepared), { discard: true }),
+                            settle(settling)
+                          )
+                        )
+                      )
+                    )
+                )
+              )
             }
           })
       )

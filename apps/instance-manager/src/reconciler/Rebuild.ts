@@ -8,7 +8,8 @@
  *   whose answer was lost with the previous leader);
  * - an instance the provider holds that the manager does not know is adopted;
  * - an instance the manager knows by provider id that the provider no longer lists is marked gone;
- * - a create reserved long ago that never reached the provider is marked deleted.
+ * - a create reserved long before the listing began that never reached the provider is marked
+ *   deleted; rows reserved after the listing began are left to a later rebuild or health check.
  */
 import type { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
@@ -34,7 +35,9 @@ export const fromProvider = (
     const snapshot = yield* RebuildSnapshot
     const { tenant, key } = context.group
     const fromSnapshot = yield* snapshot.take(context.term, tenant, key)
-    const listed = Option.isSome(fromSnapshot) ? fromSnapshot.value : yield* provider.list(tenant, key)
+    const { instances: listed, listedAt } = Option.isSome(fromSnapshot)
+      ? fromSnapshot.value
+      : { instances: yield* provider.list(tenant, key), listedAt: context.now.getTime() }
     const known = yield* InstanceStore.listLive(tenant, key)
     const byId = new Map(known.map((instance) => [instance.id, instance]))
     const listedProviderIds = new Set(listed.map((instance) => instance.providerId))
@@ -59,6 +62,9 @@ export const fromProvider = (
       }
     }
     for (const record of known) {
+      // The term's listing may be older than the pass: a row reserved after it began is not judged
+      // by it (its create may have reached the provider after the listing read that page).
+      if (record.createdAt.getTime() >= listedAt) continue
       if (
         record.providerId !== null &&
         !listedProviderIds.has(record.providerId) &&
@@ -72,7 +78,7 @@ export const fromProvider = (
       const lost =
         record.providerId === null &&
         !listed.some((instance) => instance.instanceId === record.id) &&
-        context.now.getTime() - record.createdAt.getTime() >= lostCreateAfterMillis
+        listedAt - record.createdAt.getTime() >= lostCreateAfterMillis
       if (lost)
         yield* InstanceStore.update(context.term, record.id, { state: "deleted", deleted_at: context.now })
     }

@@ -9,7 +9,8 @@
  *                             └─▶ None: list the group yourself
  * ```
  *
- * `take` waits for the term's listing, so no group is rebuilt from a partial one. A group gets
+ * `take` waits for the term's listing, so no group is rebuilt from a partial one, and says when
+ * the listing began: a row reserved after that cannot be judged by it (see `Rebuild`). A group gets
  * its entry once per term: a rebuild that failed and is retried lists its group again (the
  * snapshot is older than the failure). A page refused by the rate limit is asked again after
  * `retryAfter` (up to `throttledAttempts` times); any other failure ends the listing, is reported
@@ -41,17 +42,24 @@ export declare namespace RebuildSnapshot {
      * first time it is asked in that term; `None` when the group must list itself: asked before,
      * the listing failed, or `term` is not the latest term listed.
      */
-    readonly take: (
-      term: number,
-      tenant: string,
-      group: string
-    ) => Effect.Effect<Option.Option<ReadonlyArray<ProviderInstance>>>
+    readonly take: (term: number, tenant: string, group: string) => Effect.Effect<Option.Option<GroupListing>>
   }
+}
+
+/** A group's entry in the term's listing, and when the listing began (epoch milliseconds). */
+export interface GroupListing {
+  readonly instances: ReadonlyArray<ProviderInstance>
+  readonly listedAt: number
+}
+
+interface Listed {
+  readonly byGroup: Map<GroupKey.GroupKey, Array<ProviderInstance>>
+  readonly listedAt: number
 }
 
 interface TermListing {
   readonly term: number
-  readonly result: Deferred.Deferred<Map<GroupKey.GroupKey, Array<ProviderInstance>> | undefined>
+  readonly result: Deferred.Deferred<Listed | undefined>
   readonly taken: Set<GroupKey.GroupKey>
 }
 
@@ -86,7 +94,7 @@ export const make = (
     const scope = yield* Effect.scope
     let latest: TermListing | undefined
 
-    const list = (listing: TermListing) =>
+    const list = (listing: TermListing, listedAt: number) =>
       Effect.matchEffect(listEverything(provider), {
         onSuccess: (instances) => {
           const byGroup = new Map<GroupKey.GroupKey, Array<ProviderInstance>>()
@@ -96,7 +104,7 @@ export const make = (
             if (entry === undefined) byGroup.set(key, [instance])
             else entry.push(instance)
           }
-          return Deferred.succeed(listing.result, byGroup)
+          return Deferred.succeed(listing.result, { byGroup, listedAt })
         },
         onFailure: (error) =>
           Effect.gen(function* () {
@@ -120,7 +128,12 @@ export const make = (
           taken: new Set()
         }
         latest = listing
-        return Effect.asVoid(Effect.forkIn(list(listing), scope))
+        return Effect.asVoid(
+          Effect.forkIn(
+            Effect.flatMap(Clock.currentTimeMillis, (listedAt) => list(listing, listedAt)),
+            scope
+          )
+        )
       })
 
     const take = (term: number, tenant: string, group: string) =>
@@ -128,13 +141,13 @@ export const make = (
         yield* start(term)
         const listing = latest
         if (listing === undefined || listing.term !== term) return Option.none()
-        const byGroup = yield* Deferred.await(listing.result)
+        const listed = yield* Deferred.await(listing.result)
         const key = GroupKey.make(tenant, group)
-        if (byGroup === undefined || listing.taken.has(key)) return Option.none()
+        if (listed === undefined || listing.taken.has(key)) return Option.none()
         listing.taken.add(key)
-        const entry = byGroup.get(key) ?? []
-        byGroup.delete(key)
-        return Option.some(entry)
+        const instances = listed.byGroup.get(key) ?? []
+        listed.byGroup.delete(key)
+        return Option.some({ instances, listedAt: listed.listedAt })
       })
 
     return { start, take } satisfies RebuildSnapshot.Service

@@ -148,22 +148,24 @@ export const run = (
       })
 
     // Flush every sink once for the group, acknowledge its last final part; then backfill what a TRUNCATE made stale.
-    const settle = (group: ReadonlyArray<{ readonly prepared: Prepared; readonly writeStarted: number }>) =>
+    const settle = (group: ReadonlyArray<{ readonly prepared: Prepared; readonly writeMillis: number }>) =>
       Effect.gen(function* () {
+        const flushStarted = yield* Clock.currentTimeMillis
         for (const sink of sinks) yield* sink.flush
-        const flushed = yield* Clock.currentTimeMillis
+        const flushMillis = (yield* Clock.currentTimeMillis) - flushStarted
         const parts = group.flatMap(({ prepared }) => prepared.batch)
         const lastFinal = [...parts].reverse().find((part) => part.final)
         if (lastFinal !== undefined) yield* stream.acknowledge(lastFinal.commitLsn)
         const ackedLsn = Lsn.format(yield* stream.confirmed)
-        for (const { prepared, writeStarted } of group) {
+        for (const [position, { prepared, writeMillis }] of group.entries()) {
           yield* observer.notify(
             CdcEvent.BatchCommitted({
               transactions: prepared.batch.filter((part) => part.final).length,
               changes: prepared.changes.length,
               documents: prepared.writes.length,
               documentsByIndex: prepared.documentsByIndex,
-              flushMillis: flushed - writeStarted,
+              // The batch's own write, and the shared flush counted once (on the group's last batch).
+              flushMillis: writeMillis + (position === group.length - 1 ? flushMillis : 0),
               ackedLsn
             })
           )
@@ -211,14 +213,14 @@ export const run = (
             // acknowledged (acknowledgements stay in order: only the loop commits).
             let next = yield* Effect.fork(prepareNext)
             const maxGroup = options.maxGroup ?? 4
-            let group: Array<{ readonly prepared: Prepared; readonly writeStarted: number }> = []
+            let group: Array<{ readonly prepared: Prepared; readonly writeMillis: number }> = []
             for (;;) {
               const prepared = yield* Fiber.join(next)
               next = yield* Effect.fork(prepareNext)
               const writeStarted = yield* Clock.currentTimeMillis
               // A group's first attempt writes this batch; a retry writes the whole group again.
               yield* reportAndRetry(write(prepared))
-              group.push({ prepared, writeStarted })
+              group.push({ prepared, writeMillis: (yield* Clock.currentTimeMillis) - writeStarted })
               const backedUp = Option.isSome(yield* Fiber.poll(next))
               const truncates = prepared.batch.some((part) => part.truncated.length > 0)
               if (backedUp && !truncates && group.length < maxGroup) continue

@@ -1,9 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Exit, Schedule, Schema, Scope, SubscriptionRef } from "effect"
+import { Clock, Effect, Exit, Option, Schedule, Schema, Scope, SubscriptionRef, TestClock } from "effect"
+import { GroupConfig } from "../src/config/GroupConfig.js"
 import { SimulatedProviderConfig } from "../src/config/ProviderConfig.js"
-import { type Provider, ProviderRetryableError } from "../src/provider/Provider.js"
+import { RetryConfig } from "../src/config/RetryConfig.js"
+import { type Provider, ProviderRetryableError, Provider as ProviderTag } from "../src/provider/Provider.js"
 import * as SimulatedProvider from "../src/provider/SimulatedProvider.js"
+import * as Rebuild from "../src/reconciler/Rebuild.js"
+import * as RebuildSnapshot from "../src/reconciler/RebuildSnapshot.js"
 import * as TemplateHash from "../src/reconciler/TemplateHash.js"
+import * as Fence from "../src/state/Fence.js"
+import * as GroupStore from "../src/state/GroupStore.js"
+import * as InstanceStore from "../src/state/InstanceStore.js"
 import { advanceUntil, instantCloud, live, startManager } from "./harness.js"
 import { leadOn, migratedDatabase } from "./helpers.js"
 
@@ -186,6 +193,90 @@ describe("rebuild on taking leadership", () => {
         )
         expect(errors.map((error) => error.message)).toEqual([expect.stringContaining("simulated outage")])
       })
+    )
+  })
+
+  // A database of its own, and the rebuild called directly: the term's listing is taken, then a
+  // create reserved just before it lands at the provider, and the group's rebuild comes late.
+  it.layer(migratedDatabase, { timeout: 120_000 })("late create", (it) => {
+    it.scoped(
+      "a create that lands after the term's listing is not dropped as lost when the rebuild comes late; a retried rebuild lists the group and attaches it",
+      () =>
+        Effect.gen(function* () {
+          const lockKey = 7_514
+          const gate = yield* leadOn(lockKey)
+          const term = yield* gate.term
+          const simulation = yield* simulationOf()
+          const errors: Array<string> = []
+          const snapshot = yield* RebuildSnapshot.make({
+            notifyDrain: () => Effect.void,
+            notifyError: (error) => Effect.sync(() => void errors.push(error.message))
+          }).pipe(Effect.provideService(ProviderTag, simulation.provider))
+          yield* GroupStore.upsert(
+            Schema.decodeUnknownSync(GroupConfig)({ key: "late", desiredSize: 1 }),
+            new Date(0)
+          )
+          const reserved = yield* InstanceStore.reserve({
+            tenant: "default",
+            group: "late",
+            templateHash: TemplateHash.of({}),
+            cap: 2,
+            term,
+            now: new Date(yield* Clock.currentTimeMillis)
+          }).pipe(Effect.provide(Fence.layer(lockKey)))
+          if (Option.isNone(reserved)) return expect.unreachable()
+          const instanceId = reserved.value
+          yield* TestClock.adjust("1 second")
+          yield* snapshot.start(term)
+          // The create of that reservation reaches the provider after the listing read its page.
+          const landed = yield* Effect.fork(
+            Effect.zipRight(
+              Effect.yieldNow({ priority: 1 }),
+              simulation.provider.create({
+                instanceId,
+                tenant: "default",
+                group: "late",
+                template: {},
+                templateHash: TemplateHash.of({})
+              })
+            )
+          )
+          yield* TestClock.adjust("200 seconds")
+          const created = yield* landed.await
+          expect(created._tag).toBe("Success")
+
+          const rebuild = Effect.gen(function* () {
+            const found = yield* GroupStore.get("default", "late")
+            if (Option.isNone(found)) return yield* Effect.dieMessage("the group is missing")
+            const now = new Date(yield* Clock.currentTimeMillis)
+            yield* Rebuild.fromProvider({
+              group: found.value,
+              term,
+              now,
+              settings: { retry: Schema.decodeUnknownSync(RetryConfig)({}), eventQueueCapacity: 100 }
+            })
+          }).pipe(
+            Effect.provideService(ProviderTag, simulation.provider),
+            Effect.provideService(RebuildSnapshot.RebuildSnapshot, snapshot),
+            Effect.provide(Fence.layer(lockKey))
+          )
+          const before = yield* simulation.controls.calls
+          yield* rebuild
+          // Reserved 1 s before the listing began: not lost, though the pass runs 201 s after it.
+          const afterFirst = yield* InstanceStore.get(instanceId)
+          expect(Option.map(afterFirst, (row) => [row.state, row.providerId])).toEqual(
+            Option.some(["pending", null])
+          )
+          expect((yield* simulation.controls.calls).list).toBe(before.list)
+          // The same group rebuilt again in this term (a retried event) lists itself and attaches it.
+          yield* rebuild
+          const afterRetry = yield* InstanceStore.get(instanceId)
+          expect(Option.map(afterRetry, (row) => row.providerId)).toEqual(
+            Option.some(created._tag === "Success" ? created.value.providerId : "")
+          )
+          expect((yield* simulation.controls.calls).list).toBe(before.list + 1)
+          expect(errors).toEqual([])
+        })
     )
   })
 })

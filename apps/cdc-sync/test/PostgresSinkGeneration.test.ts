@@ -62,8 +62,6 @@ describe("PostgresSink generations", () => {
           expect(yield* tablesOfSchema).toEqual([
             "_converge_dead_letters",
             "_converge_dead_letters_pkey",
-            "_converge_flushes",
-            "_converge_flushes_pkey",
             "_converge_seeded",
             "_converge_seeded_pkey",
             "orders",

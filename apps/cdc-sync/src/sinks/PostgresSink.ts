@@ -20,34 +20,10 @@
  * race. Readers select `WHERE document IS NOT NULL`. Tombstones older than the slot's confirmed
  * position can never be raced again and may be pruned.
  *
- * **Asynchronous writes, one durable flush.** Each write is its own transaction committed with
- * `SET LOCAL synchronous_commit = off`: the commit returns without waiting for its WAL to reach
- * disk (the rows are visible at once, but a server crash may lose the last few). `flush` then
- * commits one tiny transaction that writes a row of `_converge_flushes` at the server's configured
- * `synchronous_commit` (`on` by default; `remote_*` settings are honoured). A durable commit
- * flushes the WAL up to its own commit record, and every earlier asynchronous commit's record lies
- * before it, so once `flush` returns every write that completed before it is durable — exactly as
- * durable as when each write committed synchronously, with one WAL fsync per flush instead of one
- * per statement. Nothing is acknowledged or marked seeded before `flush` (the pipeline and the
- * backfill already depend on that), so a crash that loses asynchronous writes only makes the
- * source redeliver them. `flush` writes only when a write finished since the previous flush: a
- * sink on the source database under a `FOR ALL TABLES` publication does not feed itself changes.
- *
- * One hazard remains: the server crashes and restarts (or fails over) *between* a write and the
- * flush; the pool reconnects, the flush commits durably on the new instance, and the lost writes
- * would count as flushed. Each write therefore notes the server instance it committed on
- * (`pg_postmaster_start_time()` and the pid of the WAL writer, which every crash-restart cycle
- * replaces), and the flush compares them with the instance its own commit ran on. A mismatch is
- * `ServerRestartedBeforeFlush`, a defect: whichever caller's writes were lost (live batches, a
- * backfill beside them) cannot be told, so the process ends and its restart resumes from the last
- * acknowledged position and backfills what is not marked seeded.
- *
- * A large batch of one index (backfill pages) is split into two halves written at once on two
- * pooled connections: ids are distinct after `latestPerDocument`, so the halves never touch the
- * same row. A half the server rejects for its data (SQLSTATE classes 22, 23, 54: e.g. a tsvector
- * over 1 MB) is retried row by row and only the offending documents are reported rejected; any
- * other failure is `SinkUnavailable` (the caller retries the whole batch; the writes are
- * idempotent).
+ * Each statement commits on its own, so `flush` has nothing left to do. A batch the server
+ * rejects for its data (SQLSTATE classes 22, 23, 54: e.g. a tsvector over 1 MB) is retried row by
+ * row and only the offending documents are reported rejected; any other failure is
+ * `SinkUnavailable`.
  *
  * **Generations** (reindex): `beginGeneration` creates an empty `NAME__next` table of the same
  * shape (its indexes `NAME__next_pkey`, `NAME__next_search`); while it exists `write` upserts into
@@ -62,14 +38,13 @@
  * `converge-cdc backfill` beside the daemon), that reindex fails and its live writes go on into
  * the serving table alone.
  *
- * The schema also holds `_converge_seeded` (index → snapshot LSN of its completed backfill),
- * `_converge_dead_letters` (rejected documents with their reason, under `on_error: dead_letter`)
- * and `_converge_flushes` (sink name → time of its last durable flush).
+ * The schema also holds `_converge_seeded` (index → snapshot LSN of its completed backfill) and
+ * `_converge_dead_letters` (rejected documents with their reason, under `on_error: dead_letter`).
  */
 import { SqlState } from "@converge/pg"
 import type { SqlError } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
-import { Data, Effect } from "effect"
+import { Effect } from "effect"
 import * as Lsn from "../capture/Lsn.js"
 import * as Sql from "../internal/sqlText.js"
 import type { DocumentWrite, IndexSpec, Rejection, Sink } from "./Sink.js"
@@ -101,33 +76,6 @@ export const searchExpression = (searchable: ReadonlyArray<string>, textSearchCo
       return `jsonb_to_tsvector(${config}, COALESCE(jsonb_path_query_array(document, ${Sql.literal(jsonPath)}::jsonpath), '[]'), '["string", "numeric"]')`
     })
     .join(" || ")
-}
-
-/**
- * The target server restarted (or failed over) between asynchronously committed writes and the
- * flush meant to make them durable: they may be lost.
- */
-export class ServerRestartedBeforeFlush extends Data.TaggedError("ServerRestartedBeforeFlush")<{
-  readonly sink: string
-  readonly wroteOn: ReadonlyArray<string>
-  readonly flushedOn: string
-}> {
-  override get message(): string {
-    return `postgres sink "${this.sink}": the target server restarted between writes (on ${this.wroteOn.join(", ")}) and their flush (on ${this.flushedOn}); unflushed writes may be lost, so this process stops: restart it to resume from the last acknowledged position`
-  }
-}
-
-/** Identifies one run of the server: a crash-restart cycle replaces the WAL writer. */
-const serverInstance = `pg_postmaster_start_time()::text || ' walwriter ' ||
-  COALESCE((SELECT pid::text FROM pg_stat_activity WHERE backend_type = 'walwriter' LIMIT 1), 'none')`
-
-/** Rows from which a write is split into two halves written at once on two connections. */
-const splitAt = 512
-
-const halves = <A>(rows: ReadonlyArray<A>): ReadonlyArray<ReadonlyArray<A>> => {
-  if (rows.length < splitAt) return [rows]
-  const middle = Math.ceil(rows.length / 2)
-  return [rows.slice(0, middle), rows.slice(middle)]
 }
 
 /** The sink on the target database of the `SqlClient` in context. */
@@ -202,24 +150,12 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
          SET document = EXCLUDED.document, source_lsn = EXCLUDED.source_lsn, updated_at = EXCLUDED.updated_at
          WHERE stored.source_lsn <= EXCLUDED.source_lsn`
 
-    /** One write transaction, committed without waiting for its WAL fsync (`flush` waits for it). */
     const writeRows = (table: string, rows: ReadonlyArray<DocumentWrite>) =>
-      sql
-        .unsafe<{ readonly instance: string }>(
-          `SELECT set_config('synchronous_commit', 'off', true) AS setting, ${serverInstance} AS instance`
-        )
-        .pipe(
-          // Noted before the commit: a write whose commit reply was lost counts as unflushed too.
-          Effect.tap(([row]) => Effect.sync(() => unflushed.add(row?.instance ?? "unknown"))),
-          Effect.zipRight(
-            sql.unsafe(upsertStatement(table), [
-              rows.map((row) => row.id),
-              rows.map((row) => row.json),
-              rows.map((row) => Lsn.format(row.lsn))
-            ])
-          ),
-          sql.withTransaction
-        )
+      sql.unsafe(upsertStatement(table), [
+        rows.map((row) => row.id),
+        rows.map((row) => row.json),
+        rows.map((row) => Lsn.format(row.lsn))
+      ])
 
     const isDataError = (error: SqlError.SqlError) => {
       const code = SqlState.sqlState(error) ?? ""
@@ -228,11 +164,6 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
 
     /** Writes `rows` of `index` into `table` (the serving one or the next generation). */
     const writeTable = (index: string, table: string, rows: ReadonlyArray<DocumentWrite>) =>
-      Effect.forEach(halves(rows), (half) => writeHalf(index, table, half), {
-        concurrency: "unbounded"
-      }).pipe(Effect.map((rejected) => rejected.flat()))
-
-    const writeHalf = (index: string, table: string, rows: ReadonlyArray<DocumentWrite>) =>
       writeRows(table, rows).pipe(
         Effect.as<ReadonlyArray<Rejection>>([]),
         Effect.catchIf(isDataError, () =>
@@ -253,44 +184,6 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
           )
         )
       )
-
-    /** The server instances that writes since the last durable flush committed on. */
-    const unflushed = new Set<string>()
-    const flushes = Sql.qualified(options.schema, "_converge_flushes")
-    const createFlushes = sql.unsafe(
-      `CREATE TABLE IF NOT EXISTS ${flushes} (sink text PRIMARY KEY, flushed_at timestamptz NOT NULL)`
-    )
-    const durableCommit = sql.unsafe<{ readonly instance: string }>(
-      `INSERT INTO ${flushes} (sink, flushed_at) VALUES ($1, now())
-       ON CONFLICT (sink) DO UPDATE SET flushed_at = EXCLUDED.flushed_at
-       RETURNING ${serverInstance} AS instance`,
-      [options.name]
-    )
-    /** One transaction that writes, committed at the server's `synchronous_commit`: all earlier WAL is durable after it. */
-    const flush = Effect.gen(function* () {
-      if (unflushed.size === 0) return
-      const wroteOn = [...unflushed]
-      unflushed.clear()
-      const [flushed] = yield* durableCommit.pipe(
-        Effect.catchIf(
-          (error) => SqlState.sqlState(error) === "42P01",
-          () =>
-            Effect.zipRight(sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${schema}`), createFlushes).pipe(
-              Effect.zipRight(durableCommit)
-            )
-        ),
-        Effect.tapError(() =>
-          Effect.sync(() => {
-            for (const instance of wroteOn) unflushed.add(instance)
-          })
-        ),
-        Effect.mapError(unavailable("flushing"))
-      )
-      const flushedOn = flushed?.instance ?? "unknown"
-      if (wroteOn.some((instance) => instance !== flushedOn)) {
-        return yield* Effect.die(new ServerRestartedBeforeFlush({ sink: options.name, wroteOn, flushedOn }))
-      }
-    })
 
     const byIndex = (writes: ReadonlyArray<DocumentWrite>) => {
       const grouped = new Map<string, Array<DocumentWrite>>()
@@ -335,7 +228,6 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
                document_id text NOT NULL, document text, reason text NOT NULL, source_lsn pg_lsn NOT NULL,
                stored_at timestamptz NOT NULL DEFAULT now())`
           )
-          yield* createFlushes
           for (const index of indexes) {
             yield* ensureTable(index, index.name)
             // A next generation no reindex of this process is building was left half-built by a crash.
@@ -362,7 +254,7 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
                 ]
               )
               .pipe(Effect.asVoid, Effect.mapError(unavailable("storing dead letters"))),
-      flush,
+      flush: Effect.void,
       isSeeded: (index) =>
         sql<{
           readonly index: string

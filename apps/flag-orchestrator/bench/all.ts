@@ -4,25 +4,6 @@
  *
  *   node --import tsx --expose-gc bench/all.ts [--quick]
  */
-import { spawnSync } from "node:child_process"
-import { fileURLToPath } from "node:url"
+import { runInTurn } from "@converge/bench"
 
-const benchmarks = ["flags-soak-memory", "flags-apply-latency"] as const
-
-for (const name of benchmarks) {
-  console.log(`\n== ${name}`)
-  const started = performance.now()
-  const file = fileURLToPath(new URL(`./${name}.ts`, import.meta.url))
-  const run = spawnSync(
-    process.execPath,
-    ["--import", "tsx", "--expose-gc", file, ...process.argv.slice(2)],
-    {
-      stdio: "inherit"
-    }
-  )
-  if (run.status !== 0) {
-    console.error(`${name} failed (exit ${run.status ?? run.signal})`)
-    process.exit(1)
-  }
-  console.log(`${name} took ${((performance.now() - started) / 1000).toFixed(0)} s`)
-}
+runInTurn(import.meta.url, ["flags-soak-memory", "flags-apply-latency"])

@@ -1,2 +1,3 @@
 /** Benchmark helpers: `--quick`, statistics, heap, tables and result files. */
 export * from "./BenchResult.js"
+export * from "./RunInTurn.js"

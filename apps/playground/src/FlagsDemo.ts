@@ -43,13 +43,13 @@ export interface Options {
   readonly once: boolean
 }
 
-/** After `--once`'s scenario, the relay never caught up with the server's latest flags. */
+/** The relay did not catch up with the server's flags within two minutes (before or after the scenario). */
 export class RelayBehind extends Data.TaggedError("RelayBehind")<{
   readonly serverState: string
   readonly relayState: string
 }> {
   override get message() {
-    return `The relay still serves flags at selector ${JSON.stringify(this.relayState)} two minutes after the scenario ended, but the server is at ${JSON.stringify(this.serverState)}: check the relay's /status for its last error.`
+    return `The relay still serves flags at selector ${JSON.stringify(this.relayState)} after two minutes, but the server is at ${JSON.stringify(this.serverState)}: check the relay's /status for its last error.`
   }
 }
 
@@ -158,6 +158,19 @@ export const run = (
       ),
       Effect.forkScoped
     )
+
+    // The scenario starts once the relay serves the server's initial flags, so its first line
+    // always shows them (under load the first change could otherwise land before it is printed).
+    const initial = yield* server.data.snapshot
+    yield* getJson(client, `${relay.url}/flags`, FlagsBody).pipe(
+      Effect.filterOrFail(
+        (body) => body.selector.state === initial.state,
+        (body) => new RelayBehind({ serverState: initial.state, relayState: body.selector.state })
+      ),
+      Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("120 seconds")))
+    )
+    const first = yield* describeRelay(client, relay)
+    if ((yield* Ref.getAndSet(lastLine, first)) !== first) yield* Console.log(first)
 
     yield* SampleScenario.run({ adminUrl: server.url, pace: options.pace })
     const latest = yield* server.data.snapshot

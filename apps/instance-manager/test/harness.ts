@@ -1,5 +1,4 @@
 import { LeaderGate } from "@converge/core"
-import { PgLeaderGate } from "@converge/pg"
 import { Clock, Duration, Effect, Schema, TestClock } from "effect"
 import * as ManagerConfig from "../src/config/ManagerConfig.js"
 import { SimulatedProviderConfig } from "../src/config/ProviderConfig.js"
@@ -10,7 +9,7 @@ import * as SimulatedProvider from "../src/provider/SimulatedProvider.js"
 import { Notifier, type NotifyDrain, type NotifyError } from "../src/reconciler/Notifier.js"
 import * as Fence from "../src/state/Fence.js"
 import * as InstanceStore from "../src/state/InstanceStore.js"
-import { gateOptions, leadOn } from "./helpers.js"
+import { leadOn, makeGate } from "./helpers.js"
 
 /** A simulation with no latency and a generous API bucket, so passes never wait on the clock. */
 export const instantCloud = {
@@ -62,9 +61,7 @@ export const startManager = (options: {
       notifyError: (error: NotifyError) => Effect.sync(() => void errors.push(error))
     }
     const gate = yield* Effect.orDie(
-      options.standby === true
-        ? PgLeaderGate.makeFromClient(gateOptions(options.lockKey))
-        : leadOn(options.lockKey)
+      options.standby === true ? makeGate(options.lockKey) : leadOn(options.lockKey)
     )
     const manager = yield* InstanceManager.make(config).pipe(
       Effect.provideService(Provider, simulation.provider),

@@ -3,7 +3,7 @@ import { type Migrations, PgLeaderGate } from "@converge/pg"
 import { TestDatabase } from "@converge/testing"
 import type { SqlClient, SqlError } from "@effect/sql"
 import type { PgClient } from "@effect/sql-pg"
-import { Duration, Effect, Layer, type Scope, Stream } from "effect"
+import { Clock, Duration, Effect, Layer, type Scope, Stream } from "effect"
 import * as Schema from "../src/state/Schema.js"
 
 /** A migrated test database for one file. */
@@ -22,6 +22,15 @@ export const gateOptions = (lockKey: number): PgLeaderGate.ClientOptions => ({
   checkTimeout: Duration.seconds(15)
 })
 
+/**
+ * A real Postgres leader gate on `lockKey` whose checks run on the real clock. On the test's
+ * `TestClock`, a step of simulated time taken while a lock check was in flight (a slow query on a
+ * loaded machine) counted against the check's timeout, so the gate stepped down by itself and a
+ * new term started in the middle of a test.
+ */
+export const makeGate = (lockKey: number) =>
+  PgLeaderGate.makeFromClient(gateOptions(lockKey)).pipe(Effect.withClock(Clock.make()))
+
 /** Starts a real Postgres leader gate on `lockKey` and waits (real time) until it leads. */
 export const leadOn = (
   lockKey: number
@@ -31,7 +40,7 @@ export const leadOn = (
   Scope.Scope | PgClient.PgClient
 > =>
   Effect.gen(function* () {
-    const gate = yield* PgLeaderGate.makeFromClient(gateOptions(lockKey))
+    const gate = yield* makeGate(lockKey)
     yield* gate.isLeader.changes.pipe(
       Stream.filter((leader) => leader),
       Stream.runHead

@@ -50,25 +50,38 @@ describe("StaleSweeper", () => {
   it.layer(migratedDatabase, { timeout: 120_000 })("against Postgres", (it) => {
     it.effect("takes only events older than staleThresholdMs (default 1000)", () =>
       Effect.gen(function* () {
+        // Ages far from each threshold, so a loaded machine's real delays between these statements
+        // cannot move an event across one; "fresh" is committed in the future, so it stays fresh.
         yield* settleOutbox
         const fresh = yield* stage([{ name: "a" }], [])
-        const halfSecond = yield* stage([{ name: "a" }], [])
         const twoSeconds = yield* stage([{ name: "a" }], [])
-        yield* Completion.complete(fresh.id("a"), "succeeded")
-        yield* Completion.complete(halfSecond.id("a"), "succeeded")
-        yield* Completion.complete(twoSeconds.id("a"), "succeeded")
-        yield* age(halfSecond.flowId, 500)
+        const halfMinute = yield* stage([{ name: "a" }], [])
+        const twoMinutes = yield* stage([{ name: "a" }], [])
+        for (const flow of [fresh, twoSeconds, halfMinute, twoMinutes]) {
+          yield* Completion.complete(flow.id("a"), "succeeded")
+        }
+        yield* age(fresh.flowId, -600_000)
         yield* age(twoSeconds.flowId, 2000)
+        yield* age(halfMinute.flowId, 30_000)
+        yield* age(twoMinutes.flowId, 120_000)
+        const dispatched = (flow: { readonly flowId: string }) =>
+          Effect.map(events(flow.flowId), (rows) => rows.map((event) => event.dispatched))
 
-        const report = yield* StaleSweeper.tick()
-        expect(report).toEqual({ scanned: 1, reconciled: 1, noop: 0, filtered: 0, errors: 0 })
-        expect((yield* events(twoSeconds.flowId)).map((event) => event.dispatched)).toEqual([true])
-        expect((yield* events(halfSecond.flowId)).map((event) => event.dispatched)).toEqual([false])
-        expect((yield* events(fresh.flowId)).map((event) => event.dispatched)).toEqual([false])
+        const minute = yield* StaleSweeper.tick({ staleThresholdMs: 60_000 })
+        expect(minute).toEqual({ scanned: 1, reconciled: 1, noop: 0, filtered: 0, errors: 0 })
+        expect(yield* dispatched(twoMinutes)).toEqual([true])
+        expect(yield* dispatched(halfMinute)).toEqual([false])
 
-        const lower = yield* StaleSweeper.tick({ staleThresholdMs: 400 })
-        expect(lower).toEqual({ scanned: 1, reconciled: 1, noop: 0, filtered: 0, errors: 0 })
-        expect((yield* events(fresh.flowId)).map((event) => event.dispatched)).toEqual([false])
+        const tenSeconds = yield* StaleSweeper.tick({ staleThresholdMs: 10_000 })
+        expect(tenSeconds).toEqual({ scanned: 1, reconciled: 1, noop: 0, filtered: 0, errors: 0 })
+        expect(yield* dispatched(halfMinute)).toEqual([true])
+        expect(yield* dispatched(twoSeconds)).toEqual([false])
+
+        expect(StaleSweeper.defaultStaleThresholdMs).toBe(1000)
+        const byDefault = yield* StaleSweeper.tick()
+        expect(byDefault).toEqual({ scanned: 1, reconciled: 1, noop: 0, filtered: 0, errors: 0 })
+        expect(yield* dispatched(twoSeconds)).toEqual([true])
+        expect(yield* dispatched(fresh)).toEqual([false])
       })
     )
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import type * as InstanceManager from "../src/InstanceManager.js"
-import { advance, advanceUntil, liveCount, startManager } from "./harness.js"
+import { advance, advanceUntil, live, liveCount, startManager } from "./harness.js"
 import { migratedDatabase } from "./helpers.js"
 
 const groupsYaml = (count: number, desiredSize: number) =>
@@ -16,12 +16,20 @@ const allAt = (count: number, size: number) =>
     (counts) => counts.every((value) => value === size)
   )
 
-/** The group has `size` live instances and the start-up passes (InitialReconcile) are over. */
+/**
+ * The group has `size` live instances, each created at the provider (a reserved row whose create
+ * is still in flight does not count: a fault scripted next would hit that create), and the
+ * start-up passes (InitialReconcile) are over.
+ */
 const startedAndAt = (manager: InstanceManager.InstanceManager, group: string, size: number) =>
   Effect.zipWith(
-    liveCount(group),
+    live(group),
     manager.status.get,
-    (count, status) => count === size && status.leader && status.events.handled >= 1
+    (rows, status) =>
+      rows.length === size &&
+      rows.every((row) => row.providerId !== null) &&
+      status.leader &&
+      status.events.handled >= 1
   )
 
 describe("scaling", () => {

@@ -21,6 +21,7 @@ import { Config, Context, Data, Duration, Effect, Layer, Option, Redacted } from
 import pg from "pg"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
 import * as ConnectionSettings from "./internal/connectionSettings.js"
+import * as PgCopy from "./PgCopy.js"
 import * as SqlState from "./SqlState.js"
 
 /** Where and how to connect; every field is optional (the address falls back to node-postgres' defaults). */
@@ -88,6 +89,12 @@ const closeTimeout = Duration.seconds(5)
  * answers. Closing the scope closes the pool.
  */
 export const make = (options: Options): Effect.Effect<PgClient.PgClient, ConnectError, Scope.Scope> =>
+  Effect.map(connect(options), ({ client }) => client)
+
+/** The pool and its checked client. */
+const connect = (
+  options: Options
+): Effect.Effect<{ readonly pool: pg.Pool; readonly client: PgClient.PgClient }, ConnectError, Scope.Scope> =>
   Effect.gen(function* () {
     const { connection, target } = yield* resolveConnection(options)
     const connectTimeout = Duration.decode(options.connectTimeout ?? defaultConnectTimeout)
@@ -120,19 +127,28 @@ export const make = (options: Options): Effect.Effect<PgClient.PgClient, Connect
         onTimeout: () => unreachable(target, new Error("no answer to SELECT 1"), connectTimeout)
       })
     )
-    return yield* PgClient.fromPool({
+    const client = yield* PgClient.fromPool({
       acquire: Effect.succeed(pool),
       applicationName: options.applicationName ?? defaultApplicationName,
       transformResultNames: options.transformResultNames,
       transformQueryNames: options.transformQueryNames
     }).pipe(Effect.orDie, Effect.provide(Reactivity.layer))
+    return { pool, client }
   })
 
-/** A `PgClient` / `SqlClient` on a pool connected with `options`, checked at build time. */
-export const layer = (options: Options): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, ConnectError> =>
+/**
+ * A `PgClient` / `SqlClient` on a pool connected with `options`, checked at build time, and
+ * `PgCopy` (bulk `COPY … FROM STDIN`) on the same pool.
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient | PgCopy.PgCopy, ConnectError> =>
   Layer.scopedContext(
-    Effect.map(make(options), (client) =>
-      Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client))
+    Effect.map(connect(options), ({ pool, client }) =>
+      Context.make(PgClient.PgClient, client).pipe(
+        Context.add(SqlClient.SqlClient, client),
+        Context.add(PgCopy.PgCopy, PgCopy.fromPool(pool))
+      )
     )
   )
 
@@ -197,7 +213,7 @@ export const config = (defaults: Settings = {}): Config.Config<Options> =>
 /** The database layer from the environment (`config`): `DATABASE_URL` is required. */
 export const layerConfig = (
   defaults: Settings = {}
-): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, ConnectError | ConfigError.ConfigError> =>
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient | PgCopy.PgCopy, ConnectError | ConfigError.ConfigError> =>
   Layer.unwrapEffect(Effect.map(config(defaults), layer))
 
 /** How `layerFromEnvOrEmbedded` starts its embedded server. */
@@ -224,7 +240,7 @@ export type FromEnvOrEmbeddedError =
  */
 export const layerFromEnvOrEmbedded = (
   options: EmbeddedDefault = {}
-): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, FromEnvOrEmbeddedError> => {
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient | PgCopy.PgCopy, FromEnvOrEmbeddedError> => {
   const { database = "converge", embedded, ...defaults } = options
   return Layer.unwrapScoped(
     Effect.gen(function* () {

@@ -1,0 +1,63 @@
+/**
+ * `COPY … FROM STDIN` on a pooled connection (through `pg-copy-streams`): the bulk load path, several
+ * times faster than `INSERT` for many rows. `PgDatabase.layer` provides it next to its `PgClient`,
+ * on the same pool. Each `copyFrom` is one statement, so it commits on its own (or fails whole).
+ *
+ * ```ts
+ * const copy = yield* PgCopy.PgCopy
+ * yield* copy.copyFrom(
+ *   `COPY items (id, name) FROM STDIN`,
+ *   rows.map((row) => PgCopy.textRow([row.id, row.name])).join("")
+ * )
+ * ```
+ */
+import { finished } from "node:stream/promises"
+import { SqlError } from "@effect/sql/SqlError"
+import { Context, Effect } from "effect"
+import type pg from "pg"
+import { from as copyFromStdin } from "pg-copy-streams"
+
+/** Bulk loads with `COPY … FROM STDIN`. */
+export interface PgCopy {
+  /** Runs `statement` (a `COPY … FROM STDIN`, text format) with `data` as its input; returns the rows copied. */
+  readonly copyFrom: (statement: string, data: string) => Effect.Effect<number, SqlError>
+}
+
+/** The `PgCopy` of the database layer in context. */
+export const PgCopy = Context.GenericTag<PgCopy>("@converge/pg/PgCopy")
+
+/** `PgCopy` on connections of `pool`. */
+export const fromPool = (pool: pg.Pool): PgCopy => ({
+  copyFrom: (statement, data) =>
+    Effect.acquireUseRelease(
+      Effect.tryPromise({
+        try: () => pool.connect(),
+        catch: (cause) => new SqlError({ cause, message: "COPY: no connection" })
+      }),
+      (client) =>
+        Effect.tryPromise({
+          try: async (signal) => {
+            const stream = client.query(copyFromStdin(statement))
+            // Interrupted: end the stream with an error, which aborts the COPY (nothing is written).
+            signal.addEventListener("abort", () => stream.destroy(new Error("interrupted")), { once: true })
+            stream.end(data)
+            await finished(stream)
+            return stream.rowCount
+          },
+          catch: (cause) => new SqlError({ cause, message: `COPY failed: ${String(cause)}` })
+        }),
+      // A connection whose COPY failed or was cut short is discarded rather than reused.
+      (client, exit) => Effect.sync(() => client.release(exit._tag === "Failure" ? true : undefined))
+    )
+})
+
+/**
+ * One row in `COPY`'s text format: tab-separated fields, `\N` for null, and backslash, tab,
+ * newline and carriage return escaped.
+ */
+export const textRow = (fields: ReadonlyArray<string | null>): string =>
+  `${fields.map((field) => (field === null ? "\\N" : escapeText(field))).join("\t")}\n`
+
+const special = /[\\\t\n\r]/g
+const escapes: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" }
+const escapeText = (field: string): string => field.replace(special, (char) => escapes[char] ?? char)

@@ -213,8 +213,10 @@ export const config = (defaults: Settings = {}): Config.Config<Options> =>
 /** The database layer from the environment (`config`): `DATABASE_URL` is required. */
 export const layerConfig = (
   defaults: Settings = {}
-): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient | PgCopy.PgCopy, ConnectError | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(config(defaults), layer))
+): Layer.Layer<
+  PgClient.PgClient | SqlClient.SqlClient | PgCopy.PgCopy,
+  ConnectError | ConfigError.ConfigError
+> => Layer.unwrapEffect(Effect.map(config(defaults), layer))
 
 /** How `layerFromEnvOrEmbedded` starts its embedded server. */
 export interface EmbeddedDefault extends Settings {

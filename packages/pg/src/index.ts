@@ -6,10 +6,10 @@ export * as EmbeddedPostgres from "./EmbeddedPostgres.js"
 export * as Migrations from "./Migrations.js"
 /** LISTEN as a stream that reconnects, watchdogs itself and emits `Resubscribed`; transactional `notify`. */
 export * as Notifications from "./Notifications.js"
-/** The database layer: a checked `PgClient` from `DATABASE_URL` or options; `DatabaseUnreachable` says what to check. */
-export * as PgDatabase from "./PgDatabase.js"
 /** Bulk loads with `COPY … FROM STDIN` on the database layer's pool; `textRow` formats a row. */
 export * as PgCopy from "./PgCopy.js"
+/** The database layer: a checked `PgClient` from `DATABASE_URL` or options; `DatabaseUnreachable` says what to check. */
+export * as PgDatabase from "./PgDatabase.js"
 /** Leadership on a Postgres advisory lock: a `LeaderGate` with a durable fencing term, stepping down at once on loss. */
 export * as PgLeaderGate from "./PgLeaderGate.js"
 /** SQLSTATE classification into `Contention`, `Conflict`, `TransientConnection` and `Other`. */

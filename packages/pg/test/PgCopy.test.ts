@@ -36,27 +36,29 @@ describe("PgCopy", () => {
       })
     )
 
-    it.effect("a rejected row fails the whole COPY with its SQLSTATE, writes nothing, and the pool goes on", () =>
-      Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
-        const copy = yield* PgCopy.PgCopy
-        yield* sql`CREATE TABLE strict_copy (id int PRIMARY KEY, doc jsonb)`
-        const data = [PgCopy.textRow(["1", "{}"]), PgCopy.textRow(["2", "{not json"])].join("")
-        const failed = yield* Effect.exit(copy.copyFrom("COPY strict_copy (id, doc) FROM STDIN", data))
-        assert.isTrue(Exit.isFailure(failed))
-        if (Exit.isFailure(failed)) {
-          const error = failed.cause._tag === "Fail" ? failed.cause.error : undefined
-          assert.strictEqual(SqlState.sqlState(error?.cause), "22P02")
-        }
-        const [count] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM strict_copy`
-        assert.strictEqual(count?.n, 0)
-        // Both pooled connections still work (the failed one was replaced).
-        for (const id of ["3", "4", "5"]) {
-          yield* copy.copyFrom("COPY strict_copy (id, doc) FROM STDIN", PgCopy.textRow([id, "[]"]))
-        }
-        const [after] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM strict_copy`
-        assert.strictEqual(after?.n, 3)
-      })
+    it.effect(
+      "a rejected row fails the whole COPY with its SQLSTATE, writes nothing, and the pool goes on",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const copy = yield* PgCopy.PgCopy
+          yield* sql`CREATE TABLE strict_copy (id int PRIMARY KEY, doc jsonb)`
+          const data = [PgCopy.textRow(["1", "{}"]), PgCopy.textRow(["2", "{not json"])].join("")
+          const failed = yield* Effect.exit(copy.copyFrom("COPY strict_copy (id, doc) FROM STDIN", data))
+          assert.isTrue(Exit.isFailure(failed))
+          if (Exit.isFailure(failed)) {
+            const error = failed.cause._tag === "Fail" ? failed.cause.error : undefined
+            assert.strictEqual(SqlState.sqlState(error?.cause), "22P02")
+          }
+          const [count] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM strict_copy`
+          assert.strictEqual(count?.n, 0)
+          // Both pooled connections still work (the failed one was replaced).
+          for (const id of ["3", "4", "5"]) {
+            yield* copy.copyFrom("COPY strict_copy (id, doc) FROM STDIN", PgCopy.textRow([id, "[]"]))
+          }
+          const [after] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM strict_copy`
+          assert.strictEqual(after?.n, 3)
+        })
     )
   })
 })

@@ -13,6 +13,7 @@
 import { type CdcEvent, CdcMetrics, CdcStatus, ConfigFile, Daemon, PostgresSink } from "@converge/cdc-sync"
 import { Observer, Status } from "@converge/core"
 import { StatusServer } from "@converge/http"
+import { PgDatabase } from "@converge/pg"
 import { PgClient } from "@effect/sql-pg"
 import { Console, Context, Duration, Effect, Layer, Redacted, Ref, Schedule } from "effect"
 import * as CdcBookstore from "./CdcBookstore.js"
@@ -112,7 +113,15 @@ export const run = (options: Options) =>
       ].join("\n")
     )
 
-    const sink = yield* PostgresSink.make({ name: "search", schema: "search", textSearchConfig: "english" })
+    // The sink on a pool of its own, as `converge-cdc run` builds it (with COPY for backfills).
+    const sinkDatabase = yield* Layer.build(
+      PgDatabase.layer({ url, applicationName: "converge-cdc-sink-search" })
+    )
+    const sink = yield* PostgresSink.make({
+      name: "search",
+      schema: "search",
+      textSearchConfig: "english"
+    }).pipe(Effect.provide(sinkDatabase))
     const written = yield* Ref.make(0)
     yield* Effect.forkScoped(CdcBookstore.write(options.rate, () => Ref.update(written, (n) => n + 1)))
 

@@ -13,21 +13,21 @@
  */
 import { finished } from "node:stream/promises"
 import { SqlError } from "@effect/sql/SqlError"
-import { Context, Effect } from "effect"
-import type pg from "pg"
+import { Context, Effect, Layer } from "effect"
+import pg from "pg"
 import { from as copyFromStdin } from "pg-copy-streams"
 
-/** Bulk loads with `COPY … FROM STDIN`. */
-export interface PgCopy {
-  /** Runs `statement` (a `COPY … FROM STDIN`, text format) with `data` as its input; returns the rows copied. */
-  readonly copyFrom: (statement: string, data: string) => Effect.Effect<number, SqlError>
-}
-
-/** The `PgCopy` of the database layer in context. */
-export const PgCopy = Context.GenericTag<PgCopy>("@converge/pg/PgCopy")
+/** Bulk loads with `COPY … FROM STDIN`; `PgDatabase.layer` provides it. */
+export class PgCopy extends Context.Tag("@converge/pg/PgCopy")<
+  PgCopy,
+  {
+    /** Runs `statement` (a `COPY … FROM STDIN`, text format) with `data` as its input; returns the rows copied. */
+    readonly copyFrom: (statement: string, data: string) => Effect.Effect<number, SqlError>
+  }
+>() {}
 
 /** `PgCopy` on connections of `pool`. */
-export const fromPool = (pool: pg.Pool): PgCopy => ({
+export const fromPool = (pool: pg.Pool): PgCopy["Type"] => ({
   copyFrom: (statement, data) =>
     Effect.acquireUseRelease(
       Effect.tryPromise({
@@ -50,6 +50,27 @@ export const fromPool = (pool: pg.Pool): PgCopy => ({
       (client, exit) => Effect.sync(() => client.release(exit._tag === "Failure" ? true : undefined))
     )
 })
+
+/**
+ * `PgCopy` on a pool of its own (`size` connections, closed with the layer), for code whose
+ * `PgClient` does not come from `PgDatabase.layer` (tests on `PgClient.layer`).
+ */
+export const layer = (url: string, size = 2): Layer.Layer<PgCopy> =>
+  Layer.scoped(
+    PgCopy,
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const pool = new pg.Pool({ connectionString: url, max: size })
+          // An idle connection that dies is dropped by the pool; without a listener Node would crash.
+          pool.on("error", () => undefined)
+          return pool
+        }),
+        (pool) => Effect.promise(() => pool.end())
+      ),
+      fromPool
+    )
+  )
 
 /**
  * One row in `COPY`'s text format: tab-separated fields, `\N` for null, and backslash, tab,

@@ -78,6 +78,9 @@ export class InvalidDatabaseUrl extends Data.TaggedError("InvalidDatabaseUrl")<{
 /** Why the database layer could not be built. */
 export type ConnectError = DatabaseUnreachable | InvalidDatabaseUrl
 
+/** The bulk-load service `layer` provides next to the client (see `PgCopy`). */
+export { PgCopy } from "./PgCopy.js"
+
 const defaultPoolSize = 10
 const defaultApplicationName = "converge"
 const defaultConnectTimeout = Duration.seconds(10)

@@ -15,6 +15,7 @@
  * replication slots.
  */
 import * as Crypto from "node:crypto"
+import { PgCopy } from "@converge/pg"
 import type { SqlError } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
@@ -124,21 +125,24 @@ export const make: Effect.Effect<TestDatabase.Service, TestDatabaseError, Scope.
 
 /**
  * The test database plus a `PgClient` / `SqlClient` connected to it, built with `config`
- * (e.g. name transforms). Share it across a file's tests with `it.layer`.
+ * (e.g. name transforms), and `PgCopy` for bulk loads into it. Share it across a file's tests
+ * with `it.layer`.
  */
 export const layerWith = (
   config: ClientConfig
 ): Layer.Layer<
-  TestDatabase | PgClient.PgClient | SqlClient.SqlClient,
+  TestDatabase | PgClient.PgClient | SqlClient.SqlClient | PgCopy.PgCopy,
   TestDatabaseError | SqlError.SqlError
 > =>
   Layer.unwrapEffect(
-    Effect.map(TestDatabase, (database) => PgClient.layer({ ...config, url: Redacted.make(database.url) }))
+    Effect.map(TestDatabase, (database) =>
+      Layer.merge(PgClient.layer({ ...config, url: Redacted.make(database.url) }), PgCopy.layer(database.url))
+    )
   ).pipe(Layer.provideMerge(Layer.scoped(TestDatabase, make)))
 
-/** The test database plus a `PgClient` / `SqlClient` connected to it, with default settings. */
+/** The test database plus a `PgClient` / `SqlClient` and `PgCopy` connected to it, with default settings. */
 export const layer: Layer.Layer<
-  TestDatabase | PgClient.PgClient | SqlClient.SqlClient,
+  TestDatabase | PgClient.PgClient | SqlClient.SqlClient | PgCopy.PgCopy,
   TestDatabaseError | SqlError.SqlError
 > = layerWith({})
 

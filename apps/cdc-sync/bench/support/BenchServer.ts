@@ -8,7 +8,7 @@ import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Os from "node:os"
 import { median } from "@converge/bench"
-import { EmbeddedPostgres, PgDatabase } from "@converge/pg"
+import { EmbeddedPostgres, type PgCopy, PgDatabase } from "@converge/pg"
 import type { SqlError } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
 import type { PgClient } from "@effect/sql-pg"
@@ -67,7 +67,7 @@ export const make = (): Effect.Effect<BenchServer, EmbeddedPostgres.EmbeddedPost
 export const clientLayer = (
   url: string,
   poolSize: number
-): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, PgDatabase.ConnectError> =>
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient | PgCopy.PgCopy, PgDatabase.ConnectError> =>
   PgDatabase.layer({ url, poolSize, applicationName: "converge-bench" })
 
 /** What the machine and server look like right now: context for results on a shared machine. */

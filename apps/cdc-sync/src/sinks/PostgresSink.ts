@@ -38,16 +38,24 @@
  * `converge-cdc backfill` beside the daemon), that reindex fails and its live writes go on into
  * the serving table alone.
  *
+ * **Backfills** (`openBackfill`) load a new table `NAME__seed` without indexes, a page per `COPY`
+ * (a page the server refuses for its data is retried row by row, as above), then build its primary
+ * key and GIN index once over the whole load, far cheaper than row by row. `complete` swaps it in
+ * as `swapGeneration` does, after carrying over the serving rows written after the snapshot (live
+ * writes of another process meanwhile, the newer LSN winning): what the snapshot did not rewrite
+ * is gone, as a sweep would leave it, and readers see the old content until that moment. A load
+ * closed before `complete` drops its table; one a crash left behind is dropped by `ensureIndexes`.
+ *
  * The schema also holds `_converge_seeded` (index → snapshot LSN of its completed backfill) and
  * `_converge_dead_letters` (rejected documents with their reason, under `on_error: dead_letter`).
  */
-import { SqlState } from "@converge/pg"
+import { PgCopy, SqlState } from "@converge/pg"
 import type { SqlError } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import * as Lsn from "../capture/Lsn.js"
 import * as Sql from "../internal/sqlText.js"
-import type { DocumentWrite, IndexSpec, Rejection, Sink } from "./Sink.js"
+import type { BackfillLoad, DocumentWrite, IndexSpec, Rejection, Sink } from "./Sink.js"
 import { latestPerDocument, SinkUnavailable } from "./Sink.js"
 
 /** Where and how the sink writes. */
@@ -69,6 +77,10 @@ export const searchExpression = (searchable: ReadonlyArray<string>, textSearchCo
   if (searchable.length === 0) return `jsonb_to_tsvector(${config}, COALESCE(document, '{}'), '["string"]')`
   return searchable
     .map((path) => {
+      // A top-level field needs no JSON path (the same vector, much cheaper to compute).
+      if (!path.includes(".")) {
+        return `jsonb_to_tsvector(${config}, COALESCE(document -> ${Sql.literal(path)}, '[]'), '["string", "numeric"]')`
+      }
       const jsonPath = `$${path
         .split(".")
         .map((key) => `."${key}"`)
@@ -79,8 +91,8 @@ export const searchExpression = (searchable: ReadonlyArray<string>, textSearchCo
 }
 
 /** The sink on the target database of the `SqlClient` in context. */
-export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.SqlClient> =>
-  Effect.map(SqlClient.SqlClient, (sql) => {
+export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.SqlClient | PgCopy.PgCopy> =>
+  Effect.map(Effect.all([SqlClient.SqlClient, PgCopy.PgCopy]), ([sql, copy]) => {
     const schema = Sql.identifier(options.schema)
     const tableOf = (index: string) => Sql.qualified(options.schema, index)
     const markers = Sql.qualified(options.schema, "_converge_seeded")
@@ -113,19 +125,26 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
           )
         : Effect.void
     const nextName = (index: string) => `${index}__next`
+    const seedName = (index: string) => `${index}__seed`
+    /** Indexes this sink is loading a backfill into (`NAME__seed`). */
+    const seeding = new Set<string>()
+
+    // The search column's comment records what it was generated from; a change regenerates it.
+    const fingerprintOf = (index: IndexSpec) =>
+      JSON.stringify({ searchable: index.searchable, config: options.textSearchConfig })
+    const columns = (index: IndexSpec, primaryKey: boolean) => `(
+            id text ${primaryKey ? "PRIMARY KEY" : "NOT NULL"},
+            document jsonb,
+            source_lsn pg_lsn NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            search tsvector GENERATED ALWAYS AS (${searchExpression(index.searchable, options.textSearchConfig)}) STORED)`
 
     const ensureTable = (index: IndexSpec, name: string) =>
       Effect.gen(function* () {
         const table = tableOf(name)
         const expression = searchExpression(index.searchable, options.textSearchConfig)
-        // The search column's comment records what it was generated from; a change regenerates it.
-        const fingerprint = JSON.stringify({ searchable: index.searchable, config: options.textSearchConfig })
-        yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${table} (
-            id text PRIMARY KEY,
-            document jsonb,
-            source_lsn pg_lsn NOT NULL,
-            updated_at timestamptz NOT NULL DEFAULT now(),
-            search tsvector GENERATED ALWAYS AS (${expression}) STORED)`)
+        const fingerprint = fingerprintOf(index)
+        yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${table} ${columns(index, true)}`)
         const [current] = yield* sql<{ readonly comment: string | null }>`
           SELECT col_description(a.attrelid, a.attnum) AS comment
           FROM pg_attribute a
@@ -215,6 +234,55 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
         })
       ).pipe(Effect.map((rejected) => ({ rejected: rejected.flat() })))
 
+    /**
+     * One transaction: table `from` (a complete generation of `index`) becomes the serving table,
+     * with the serving table's grants and its index and key names, and `index` is marked seeded at
+     * `lsn`. `keepNewer` first carries over the serving rows written after `lsn` (live changes made
+     * meanwhile by another process), the newer LSN winning as in every write.
+     */
+    const replaceServing = (index: string, from: string, lsn: Lsn.Lsn, keepNewer: boolean) =>
+      Effect.gen(function* () {
+        if (keepNewer) {
+          yield* sql.unsafe(`LOCK TABLE ${tableOf(index)} IN ACCESS EXCLUSIVE MODE`)
+          yield* sql.unsafe(
+            `INSERT INTO ${tableOf(from)} AS stored (id, document, source_lsn, updated_at)
+             SELECT id, document, source_lsn, updated_at FROM ${tableOf(index)} WHERE source_lsn > $1::pg_lsn
+             ON CONFLICT (id) DO UPDATE
+               SET document = EXCLUDED.document, source_lsn = EXCLUDED.source_lsn, updated_at = EXCLUDED.updated_at
+               WHERE stored.source_lsn <= EXCLUDED.source_lsn`,
+            [Lsn.format(lsn)]
+          )
+        }
+        // Readers keep their privileges: the serving table's grants (made any time before) move over.
+        const grants = yield* sql<{
+          readonly grantee: string
+          readonly privilege: string
+          readonly grantable: boolean
+        }>`
+          SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS grantee,
+                 a.privilege_type AS privilege, a.is_grantable AS grantable
+          FROM pg_class c
+          CROSS JOIN LATERAL aclexplode(c.relacl) a
+          LEFT JOIN pg_roles r ON r.oid = a.grantee
+          WHERE c.oid = to_regclass(${tableOf(index)}) AND a.grantee <> c.relowner`
+        for (const grant of grants) {
+          yield* sql.unsafe(
+            `GRANT ${grant.privilege} ON ${tableOf(from)} TO ${grant.grantee}${grant.grantable ? " WITH GRANT OPTION" : ""}`
+          )
+        }
+        yield* sql.unsafe(`DROP TABLE IF EXISTS ${tableOf(index)}`)
+        yield* sql.unsafe(`ALTER TABLE ${tableOf(from)} RENAME TO ${Sql.identifier(index)}`)
+        yield* sql.unsafe(
+          `ALTER INDEX ${Sql.qualified(options.schema, `${from}_search`)} RENAME TO ${Sql.identifier(`${index}_search`)}`
+        )
+        yield* sql.unsafe(
+          `ALTER TABLE ${tableOf(index)} RENAME CONSTRAINT ${Sql.identifier(`${from}_pkey`)} TO ${Sql.identifier(`${index}_pkey`)}`
+        )
+        yield* sql`INSERT INTO ${sql.literal(markers)} (index, snapshot_lsn, seeded_at)
+          VALUES (${index}, ${Lsn.format(lsn)}::pg_lsn, now())
+          ON CONFLICT (index) DO UPDATE SET snapshot_lsn = EXCLUDED.snapshot_lsn, seeded_at = EXCLUDED.seeded_at`
+      }).pipe(sql.withTransaction)
+
     return {
       name: options.name,
       ensureIndexes: (indexes) =>
@@ -233,6 +301,10 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
             // A next generation no reindex of this process is building was left half-built by a crash.
             if (!building.has(index.name)) {
               yield* sql.unsafe(`DROP TABLE IF EXISTS ${tableOf(nextName(index.name))}`)
+            }
+            // Likewise a backfill load that never completed.
+            if (!seeding.has(index.name)) {
+              yield* sql.unsafe(`DROP TABLE IF EXISTS ${tableOf(seedName(index.name))}`)
             }
           }
         }).pipe(Effect.mapError(unavailable("preparing the indexes"))),
@@ -300,41 +372,102 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
           Effect.zipRight(refuseAbandoned(index), writeTable(index, nextName(index), rows))
         ).pipe(Effect.map((rejected) => ({ rejected: rejected.flat() }))),
       swapGeneration: (index, lsn) =>
-        Effect.gen(function* () {
-          const next = nextName(index)
-          // Readers keep their privileges: the serving table's grants (made any time before the swap) move over.
-          const grants = yield* sql<{
-            readonly grantee: string
-            readonly privilege: string
-            readonly grantable: boolean
-          }>`
-            SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS grantee,
-                   a.privilege_type AS privilege, a.is_grantable AS grantable
-            FROM pg_class c
-            CROSS JOIN LATERAL aclexplode(c.relacl) a
-            LEFT JOIN pg_roles r ON r.oid = a.grantee
-            WHERE c.oid = to_regclass(${tableOf(index)}) AND a.grantee <> c.relowner`
-          for (const grant of grants) {
-            yield* sql.unsafe(
-              `GRANT ${grant.privilege} ON ${tableOf(next)} TO ${grant.grantee}${grant.grantable ? " WITH GRANT OPTION" : ""}`
-            )
-          }
-          yield* sql.unsafe(`DROP TABLE IF EXISTS ${tableOf(index)}`)
-          yield* sql.unsafe(`ALTER TABLE ${tableOf(next)} RENAME TO ${Sql.identifier(index)}`)
-          yield* sql.unsafe(
-            `ALTER INDEX ${Sql.qualified(options.schema, `${next}_search`)} RENAME TO ${Sql.identifier(`${index}_search`)}`
-          )
-          yield* sql.unsafe(
-            `ALTER TABLE ${tableOf(index)} RENAME CONSTRAINT ${Sql.identifier(`${next}_pkey`)} TO ${Sql.identifier(`${index}_pkey`)}`
-          )
-          yield* sql`INSERT INTO ${sql.literal(markers)} (index, snapshot_lsn, seeded_at)
-            VALUES (${index}, ${Lsn.format(lsn)}::pg_lsn, now())
-            ON CONFLICT (index) DO UPDATE SET snapshot_lsn = EXCLUDED.snapshot_lsn, seeded_at = EXCLUDED.seeded_at`
-        }).pipe(
-          sql.withTransaction,
+        replaceServing(index, nextName(index), lsn, false).pipe(
           Effect.tap(() => Effect.sync(() => building.delete(index))),
           Effect.mapError(unavailable(`swapping in the next generation of index "${index}"`)),
           (swap) => Effect.zipRight(refuseAbandoned(index), swap)
-        )
+        ),
+      openBackfill: (index, lsn) =>
+        Effect.gen(function* () {
+          const seed = seedName(index.name)
+          const loading = `loading index "${index.name}"`
+          // A reindex building from an older snapshot must not swap its generation in after this load.
+          yield* abandon(index.name)
+          let completed = false
+          yield* Effect.acquireRelease(
+            Effect.gen(function* () {
+              yield* sql.unsafe(`DROP TABLE IF EXISTS ${tableOf(seed)}`)
+              yield* sql.unsafe(`CREATE TABLE ${tableOf(seed)} ${columns(index, false)}`)
+              yield* sql.unsafe(
+                `COMMENT ON COLUMN ${tableOf(seed)}.search IS ${Sql.literal(fingerprintOf(index))}`
+              )
+              seeding.add(index.name)
+            }).pipe(Effect.mapError(unavailable(loading))),
+            () =>
+              Effect.zipRight(
+                Effect.sync(() => seeding.delete(index.name)),
+                completed ? Effect.void : Effect.ignore(sql.unsafe(`DROP TABLE IF EXISTS ${tableOf(seed)}`))
+              )
+          )
+          const insertRow = (row: DocumentWrite) =>
+            sql.unsafe(
+              `INSERT INTO ${tableOf(seed)} (id, document, source_lsn) VALUES ($1, $2::jsonb, $3::pg_lsn)`,
+              [row.id, row.json, Lsn.format(row.lsn)]
+            )
+          const load: BackfillLoad = {
+            write: (rows) => {
+              // A backfill's pages hold distinct ids, nearly always with one LSN: formatted once.
+              let lsnText = ""
+              let lsnOf: Lsn.Lsn | undefined
+              const data = rows
+                .map((row) => {
+                  if (row.lsn !== lsnOf) {
+                    lsnOf = row.lsn
+                    lsnText = Lsn.format(row.lsn)
+                  }
+                  return PgCopy.textRow([row.id, row.json, lsnText])
+                })
+                .join("")
+              return copy.copyFrom(`COPY ${tableOf(seed)} (id, document, source_lsn) FROM STDIN`, data).pipe(
+                Effect.as<ReadonlyArray<Rejection>>([]),
+                // A COPY fails whole: find the rows the server refuses one by one.
+                Effect.catchIf(isDataError, () =>
+                  Effect.forEach(rows, (row) =>
+                    insertRow(row).pipe(
+                      Effect.as<ReadonlyArray<Rejection>>([]),
+                      Effect.catchIf(isDataError, (error) =>
+                        Effect.succeed([
+                          {
+                            index: index.name,
+                            id: row.id,
+                            json: row.json,
+                            reason: SqlState.classify(error).message
+                          }
+                        ])
+                      )
+                    )
+                  ).pipe(Effect.map((rejections) => rejections.flat()))
+                ),
+                Effect.map((rejected) => ({ rejected })),
+                Effect.mapError(unavailable(loading))
+              )
+            },
+            complete: Effect.gen(function* () {
+              // Indexes are built once over the whole load, far cheaper than row by row, and side by
+              // side on two connections; the unique one then becomes the primary key.
+              yield* Effect.all(
+                [
+                  sql.unsafe(
+                    `CREATE UNIQUE INDEX ${Sql.identifier(`${seed}_pkey`)} ON ${tableOf(seed)} (id)`
+                  ),
+                  // GIN builds in memory up to this bound, then merges runs: more memory, fewer merges.
+                  Effect.zipRight(
+                    sql.unsafe(`SET LOCAL maintenance_work_mem = '256MB'`),
+                    sql.unsafe(
+                      `CREATE INDEX ${Sql.identifier(`${seed}_search`)} ON ${tableOf(seed)} USING gin (search)`
+                    )
+                  ).pipe(sql.withTransaction)
+                ],
+                { concurrency: 2 }
+              )
+              yield* sql.unsafe(
+                `ALTER TABLE ${tableOf(seed)} ADD CONSTRAINT ${Sql.identifier(`${seed}_pkey`)} PRIMARY KEY USING INDEX ${Sql.identifier(`${seed}_pkey`)}`
+              )
+              yield* replaceServing(index.name, seed, lsn, true)
+              completed = true
+            }).pipe(Effect.mapError(unavailable(`completing the backfill of index "${index.name}"`)))
+          }
+          return load
+        })
     }
   })

@@ -20,9 +20,13 @@
  * `ensureIndexes`. A serving generation backfilled again meanwhile (`clearSeeded` / `sweep` after
  * a TRUNCATE or slot loss) may make a sink abandon the next one (its snapshot may hold roots that
  * are gone): `writeNextGeneration` and `swapGeneration` then fail and the reindex is asked again.
+ *
+ * A **backfill** of the serving generation goes through `openBackfill` (see `BackfillLoad`): a
+ * sink may load it its own fastest way; by default it is `write`, then `sweep`, `flush` and
+ * `markSeeded`.
  */
-import type { Effect } from "effect"
-import { Data } from "effect"
+import type { Scope } from "effect"
+import { Data, Effect } from "effect"
 import type { Lsn } from "../capture/Lsn.js"
 
 /** One document write: `json` is the document, or `null` to delete it. */
@@ -104,7 +108,51 @@ export interface Sink {
    * table rename in Postgres), records it seeded at `lsn`, and drops the old generation.
    */
   readonly swapGeneration: (index: string, lsn: Lsn) => Effect.Effect<void, SinkUnavailable>
+  /**
+   * Opens a bulk load of `index` from a snapshot tagged `lsn`, for a sink with a faster way to
+   * take a whole index than `write` (the postgres sink loads a new table with `COPY`). Closing
+   * the scope before `complete` abandons the load and leaves the index as it was. Optional:
+   * `openBackfill` (the function) falls back to writing through `write`.
+   */
+  readonly openBackfill?: (
+    index: IndexSpec,
+    lsn: Lsn
+  ) => Effect.Effect<BackfillLoad, SinkUnavailable, Scope.Scope>
 }
+
+/**
+ * A backfill's way into one sink: every root of one snapshot, as pages of writes with distinct
+ * ids, then `complete`. Writes of other sources (live changes of another process) may land in the
+ * index meanwhile, always with LSNs after the snapshot's.
+ */
+export interface BackfillLoad {
+  /** Writes one page of the snapshot's documents; may run concurrently with other pages. */
+  readonly write: (writes: ReadonlyArray<DocumentWrite>) => Effect.Effect<WriteReport, SinkUnavailable>
+  /**
+   * Makes the load the content of the index: every document last written before the snapshot
+   * and not rewritten by it is gone (its root no longer exists), everything is durable, and the
+   * index is marked seeded at the snapshot's LSN.
+   */
+  readonly complete: Effect.Effect<void, SinkUnavailable>
+}
+
+/**
+ * The sink's own `openBackfill`, else a load through `write` that completes with `sweep`,
+ * `flush` and `markSeeded`.
+ */
+export const openBackfill = (
+  sink: Sink,
+  index: IndexSpec,
+  lsn: Lsn
+): Effect.Effect<BackfillLoad, SinkUnavailable, Scope.Scope> =>
+  sink.openBackfill?.(index, lsn) ??
+  Effect.succeed({
+    write: sink.write,
+    complete: Effect.zipRight(
+      Effect.zipRight(sink.sweep(index.name, lsn), sink.flush),
+      sink.markSeeded(index.name, lsn)
+    )
+  })
 
 /** Keeps, per index and id, only the write with the highest LSN (the later one on equal LSNs). */
 export const latestPerDocument = (writes: ReadonlyArray<DocumentWrite>): ReadonlyArray<DocumentWrite> => {

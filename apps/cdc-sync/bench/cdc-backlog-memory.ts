@@ -133,7 +133,7 @@ const program = Effect.scoped(
       settings: {
         shape: "root-only",
         sampleMillis,
-        queue: "defaults (queue_capacity 1024 parts, max_changes 256)",
+        queue: "defaults (queue_capacity 16384 parts, max_changes 4096)",
         drains: [small, large]
       },
       cases,

@@ -121,7 +121,7 @@ const program = Effect.scoped(
         seconds,
         tickMillis,
         achievedChangesPerSecond: achieved,
-        batch: "defaults (max_changes 256, max_wait_ms 50)",
+        batch: "defaults (max_changes 4096, max_wait_ms 50)",
         measuredFrom: "source row created_at (clock_timestamp() just before its commit)",
         measuredTo: "sink row updated_at (now() of the sink's write statement)"
       },

@@ -139,7 +139,7 @@ const program = Effect.scoped(
       settings: {
         bulkTransactionChanges,
         sink: "postgres (a database of its own on the same server)",
-        batch: "defaults (max_changes 256, queue_capacity 1024)",
+        batch: "defaults (max_changes 4096, queue_capacity 16384)",
         anchorTiming:
           "the faster of two pg_recvlogical runs (before and after ours, a slot each, --endpos: the WAL position after the workload), timed by a shell around it, minus its start-up on an empty slot (median of 3)",
         oursTiming: "from LiveStarted to the BatchCommitted event that completes the workload"

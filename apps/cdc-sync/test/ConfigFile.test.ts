@@ -12,8 +12,8 @@ describe("ConfigFile", () => {
       expect(config.source).toEqual({ slot: "shop_slot", publication: "shop_pub", managePublication: true })
       expect(config.sinks).toEqual({ stdout: { type: "stdout", pretty: false } })
       expect(config.onError).toBe("stop")
-      expect(config.batch).toEqual({ maxChanges: 256, maxWaitMs: 50 })
-      expect(config.queueCapacity).toBe(1024)
+      expect(config.batch).toEqual({ maxChanges: 4096, maxWaitMs: 50 })
+      expect(config.queueCapacity).toBe(16384)
       const [orders] = config.indexes
       expect(orders.softDelete).toBe("deleted_at")
       expect(orders.relations.items).toEqual({

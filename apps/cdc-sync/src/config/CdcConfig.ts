@@ -293,7 +293,7 @@ export type Sink = typeof Sink.Type
 
 /** How changes are grouped into batches: whichever limit is reached first closes a batch. */
 export const Batch = Schema.Struct({
-  maxChanges: Schema.optionalWith(PositiveInt, { default: () => 256 }).pipe(Schema.fromKey("max_changes")),
+  maxChanges: Schema.optionalWith(PositiveInt, { default: () => 4096 }).pipe(Schema.fromKey("max_changes")),
   maxWaitMs: Schema.optionalWith(PositiveInt, { default: () => 50 }).pipe(Schema.fromKey("max_wait_ms"))
 })
 
@@ -314,7 +314,7 @@ export const CdcConfig = Schema.Struct({
   indexes: Schema.NonEmptyArray(Index),
   onError: Schema.optionalWith(OnError, { default: () => "stop" as const }).pipe(Schema.fromKey("on_error")),
   batch: Schema.optionalWith(Batch, { default: () => Batch.make({}) }),
-  queueCapacity: Schema.optionalWith(PositiveInt, { default: () => 1024 }).pipe(
+  queueCapacity: Schema.optionalWith(PositiveInt, { default: () => 16384 }).pipe(
     Schema.fromKey("queue_capacity")
   ),
   server: Schema.optionalWith(Server, { default: () => Server.make({}) })

@@ -50,7 +50,7 @@ interface BackfillCase extends Case {
   readonly ceilingPerSecond: number
   /** Ours over the ceiling. */
   readonly ratioToCeiling: number
-  /** The share of our time spent in the sink's writes of pages. */
+  /** Time in the load's page writes over our time (summed over pages written at once, so it can pass 1). */
   readonly sinkShare: number
   /** Seconds spent completing the load (the postgres sink: building its indexes, swapping it in). */
   readonly completeSeconds: number

@@ -67,8 +67,13 @@ describe("Crash points", () => {
           const lock = yield* sql.reserve
           yield* lock.executeRaw("BEGIN", [])
           yield* lock.executeRaw("SELECT 1 FROM search.orders WHERE id = '2007' FOR UPDATE", [])
-          const [before] = yield* sql<{ readonly lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`
-          yield* sql`UPDATE orders SET status = 'moved' WHERE id BETWEEN 2000 AND 2011`
+          // The transaction, and a WAL position inside it: its commit record comes after that.
+          const [inside] = yield* sql.withTransaction(
+            Effect.zipRight(
+              sql`UPDATE orders SET status = 'moved' WHERE id BETWEEN 2000 AND 2011`,
+              sql<{ readonly lsn: string }>`SELECT pg_current_wal_insert_lsn()::text AS lsn`
+            )
+          )
           // The first batch (orders 2000–2004) is written; the rest waits behind the lock.
           yield* eventually(
             Effect.flatMap(statuses(ids), (seen) =>
@@ -79,9 +84,10 @@ describe("Crash points", () => {
             ),
             "60 seconds"
           )
-          // Nothing of the transaction is acknowledged: only its last (final) part may be.
+          // Nothing of the transaction is acknowledged: only its last (final) part may be, and
+          // acknowledging it puts the slot past its commit record.
           const [slot] = yield* sql<{ readonly unacknowledged: boolean }>`
-            SELECT confirmed_flush_lsn <= ${before?.lsn ?? "0/0"}::pg_lsn AS unacknowledged
+            SELECT confirmed_flush_lsn <= ${inside?.lsn ?? "0/0"}::pg_lsn AS unacknowledged
             FROM pg_replication_slots WHERE slot_name = 'shop_slot'`
           expect(slot?.unacknowledged).toBe(true)
 
@@ -99,6 +105,16 @@ describe("Crash points", () => {
             "60 seconds"
           )
           expect(yield* statuses(ids)).toEqual(ids.map(() => "moved"))
+          // Now the whole transaction is acknowledged: the same check on the slot turns false.
+          yield* eventually(
+            Effect.flatMap(
+              sql<{ readonly unacknowledged: boolean }>`
+                SELECT confirmed_flush_lsn <= ${inside?.lsn ?? "0/0"}::pg_lsn AS unacknowledged
+                FROM pg_replication_slots WHERE slot_name = 'shop_slot'`,
+              ([row]) => Effect.try(() => expect(row?.unacknowledged).toBe(false))
+            ),
+            "60 seconds"
+          )
           yield* second.kill("SIGTERM")
         }),
       300_000

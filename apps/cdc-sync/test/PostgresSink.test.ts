@@ -169,6 +169,37 @@ describe("PostgresSink", () => {
       })
     )
 
+    it.effect(
+      "a large batch (staged through COPY) keeps the LSN guard and tombstones, and rejects only the refused document",
+      () =>
+        Effect.gen(function* () {
+          const postgres = yield* sink
+          yield* postgres.ensureIndexes([orders])
+          yield* postgres.write([upsert("s-1", { status: "newer" }, 900n), tombstone("s-2", 900n)])
+          const words = Array.from({ length: 200_000 }, (_, i) => `w${i.toString(36)}x`).join(" ")
+          const batch = [
+            ...Array.from({ length: 300 }, (_, i) =>
+              upsert(`s-${i}`, { status: `tab\there back\\slash ${i}` }, 800n)
+            ),
+            upsert("s-refused", { status: words }, 800n),
+            tombstone("s-299", 801n)
+          ]
+          const report = yield* postgres.write(batch)
+          expect(report.rejected.map((r) => r.id)).toEqual(["s-refused"])
+          const stored = new Map((yield* rows()).map((row) => [row.id, row]))
+          expect(stored.get("s-1")?.document).toEqual({ status: "newer" })
+          expect(stored.get("s-2")?.document).toBeNull()
+          expect(stored.get("s-3")?.document).toEqual({ status: "tab\there back\\slash 3" })
+          expect(stored.get("s-299")?.document).toBeNull()
+          expect(stored.get("s-299")?.source_lsn).toBe("0/321")
+          expect(stored.has("s-refused")).toBe(false)
+          // Again without the refused one: the whole batch in one staged statement.
+          const again = yield* postgres.write(batch.filter((write) => write.id !== "s-refused"))
+          expect(again.rejected).toEqual([])
+          expect((yield* rows()).filter((row) => row.id.startsWith("s-")).length).toBe(300)
+        })
+    )
+
     it.effect("changing the searchable fields regenerates the search column", () =>
       Effect.gen(function* () {
         yield* (yield* sink).ensureIndexes([orders])

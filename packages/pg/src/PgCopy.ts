@@ -21,14 +21,25 @@ import { from as copyFromStdin } from "pg-copy-streams"
 export class PgCopy extends Context.Tag("@converge/pg/PgCopy")<
   PgCopy,
   {
-    /** Runs `statement` (a `COPY … FROM STDIN`, text format) with `data` as its input; returns the rows copied. */
-    readonly copyFrom: (statement: string, data: string) => Effect.Effect<number, SqlError>
+    /**
+     * Runs `statement` (a `COPY … FROM STDIN`, text format) with `data` as its input; returns the
+     * rows copied. With `around`, it runs in one transaction on one connection between the
+     * `before` and `after` statements (e.g. create a temporary table, copy into it, then upsert
+     * from it), all or nothing.
+     */
+    readonly copyFrom: (statement: string, data: string, around?: Around) => Effect.Effect<number, SqlError>
   }
 >() {}
 
+/** Statements run with a `COPY` in its transaction. */
+export interface Around {
+  readonly before?: ReadonlyArray<string> | undefined
+  readonly after?: ReadonlyArray<string> | undefined
+}
+
 /** `PgCopy` on connections of `pool`. */
 export const fromPool = (pool: pg.Pool): PgCopy["Type"] => ({
-  copyFrom: (statement, data) =>
+  copyFrom: (statement, data, around) =>
     Effect.acquireUseRelease(
       Effect.tryPromise({
         try: () => pool.connect(),
@@ -37,16 +48,21 @@ export const fromPool = (pool: pg.Pool): PgCopy["Type"] => ({
       (client) =>
         Effect.tryPromise({
           try: async (signal) => {
+            if (around !== undefined) await client.query("BEGIN")
+            for (const before of around?.before ?? []) await client.query(before)
             const stream = client.query(copyFromStdin(statement))
             // Interrupted: end the stream with an error, which aborts the COPY (nothing is written).
             signal.addEventListener("abort", () => stream.destroy(new Error("interrupted")), { once: true })
             stream.end(data)
             await finished(stream)
+            for (const after of around?.after ?? []) await client.query(after)
+            if (around !== undefined) await client.query("COMMIT")
             return stream.rowCount
           },
           catch: (cause) => new SqlError({ cause, message: `COPY failed: ${String(cause)}` })
         }),
-      // A connection whose COPY failed or was cut short is discarded rather than reused.
+      // A connection whose COPY failed or was cut short is discarded rather than reused (with its
+      // transaction, which then never commits).
       (client, exit) => Effect.sync(() => client.release(exit._tag === "Failure" ? true : undefined))
     )
 })

@@ -60,5 +60,42 @@ describe("PgCopy", () => {
           assert.strictEqual(after?.n, 3)
         })
     )
+
+    it.effect("around: the COPY and its statements run in one transaction, all or nothing", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const copy = yield* PgCopy.PgCopy
+        yield* sql`CREATE TABLE staged (id int PRIMARY KEY, n int NOT NULL)`
+        const around = (after: string) => ({
+          before: ["CREATE TEMP TABLE IF NOT EXISTS incoming (id int, n int) ON COMMIT DELETE ROWS"],
+          after: [after]
+        })
+        const data = [PgCopy.textRow(["1", "10"]), PgCopy.textRow(["2", "20"])].join("")
+        yield* copy.copyFrom(
+          "COPY incoming FROM STDIN",
+          data,
+          around(
+            "INSERT INTO staged SELECT id, n FROM incoming ON CONFLICT (id) DO UPDATE SET n = EXCLUDED.n"
+          )
+        )
+        // The second run's last statement fails: its COPY and everything before are rolled back.
+        const failed = yield* Effect.exit(
+          copy.copyFrom(
+            "COPY incoming FROM STDIN",
+            PgCopy.textRow(["3", "30"]),
+            around("INSERT INTO staged SELECT id, n / 0 FROM incoming")
+          )
+        )
+        assert.isTrue(Exit.isFailure(failed))
+        const rows = yield* sql<{ id: number; n: number }>`SELECT id, n FROM staged ORDER BY id`
+        assert.deepStrictEqual(
+          rows.map((row) => [row.id, row.n]),
+          [
+            [1, 10],
+            [2, 20]
+          ]
+        )
+      })
+    )
   })
 })

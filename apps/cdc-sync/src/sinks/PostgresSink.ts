@@ -12,7 +12,7 @@
  * ```
  *
  * Writes are one `INSERT … ON CONFLICT DO UPDATE … WHERE stored.source_lsn <= new.source_lsn` per
- * index and batch, so an older write never overwrites a newer one and a replay of the same
+ * index and batch (from 256 documents, `COPY`ed into a temporary table first, in one transaction), so an older write never overwrites a newer one and a replay of the same
  * position rewrites the same row. Deletes keep a **tombstone** (NULL document, with its LSN) in
  * the same row rather than removing it: a late upsert from before the delete (a redelivery, a
  * backfill racing live changes) finds the newer tombstone and is ignored, where a removed row
@@ -161,6 +161,8 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
         )
       })
 
+    // Batches from this many documents are staged through `COPY` (fewer round trips below it).
+    const stagedFrom = 256
     const upsertStatement = (table: string) =>
       `INSERT INTO ${tableOf(table)} AS stored (id, document, source_lsn, updated_at)
        SELECT w.id, w.document::jsonb, w.lsn::pg_lsn, now()
@@ -169,12 +171,41 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
          SET document = EXCLUDED.document, source_lsn = EXCLUDED.source_lsn, updated_at = EXCLUDED.updated_at
          WHERE stored.source_lsn <= EXCLUDED.source_lsn`
 
-    const writeRows = (table: string, rows: ReadonlyArray<DocumentWrite>) =>
-      sql.unsafe(upsertStatement(table), [
-        rows.map((row) => row.id),
-        rows.map((row) => row.json),
-        rows.map((row) => Lsn.format(row.lsn))
-      ])
+    const writeRows = (
+      table: string,
+      rows: ReadonlyArray<DocumentWrite>
+    ): Effect.Effect<void, SqlError.SqlError> =>
+      rows.length >= stagedFrom
+        ? Effect.asVoid(writeStaged(table, rows))
+        : Effect.asVoid(
+            sql.unsafe(upsertStatement(table), [
+              rows.map((row) => row.id),
+              rows.map((row) => row.json),
+              rows.map((row) => Lsn.format(row.lsn))
+            ])
+          )
+
+    /**
+     * A large batch goes through a session's temporary table: `COPY` into it, then one upsert from
+     * it, in one transaction. The server parses less than it does for array parameters.
+     */
+    const writeStaged = (table: string, rows: ReadonlyArray<DocumentWrite>) =>
+      copy.copyFrom(
+        "COPY pg_temp.converge_cdc_incoming (id, document, lsn) FROM STDIN",
+        rows.map((row) => PgCopy.textRow([row.id, row.json, Lsn.format(row.lsn)])).join(""),
+        {
+          before: [
+            "CREATE TEMP TABLE IF NOT EXISTS converge_cdc_incoming (id text, document jsonb, lsn pg_lsn) ON COMMIT DELETE ROWS"
+          ],
+          after: [
+            `INSERT INTO ${tableOf(table)} AS stored (id, document, source_lsn, updated_at)
+             SELECT w.id, w.document, w.lsn, now() FROM pg_temp.converge_cdc_incoming w
+             ON CONFLICT (id) DO UPDATE
+               SET document = EXCLUDED.document, source_lsn = EXCLUDED.source_lsn, updated_at = EXCLUDED.updated_at
+               WHERE stored.source_lsn <= EXCLUDED.source_lsn`
+          ]
+        }
+      )
 
     const isDataError = (error: SqlError.SqlError) => {
       const code = SqlState.sqlState(error) ?? ""
@@ -183,6 +214,21 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
 
     /** Writes `rows` of `index` into `table` (the serving one or the next generation). */
     const writeTable = (index: string, table: string, rows: ReadonlyArray<DocumentWrite>) =>
+      rows.length < 2 * stagedFrom
+        ? writeChunk(index, table, rows)
+        : // Two halves on two connections at once: the ids are distinct, so they never wait on each other.
+          Effect.map(
+            Effect.all(
+              [
+                writeChunk(index, table, rows.slice(0, rows.length >> 1)),
+                writeChunk(index, table, rows.slice(rows.length >> 1))
+              ],
+              { concurrency: 2 }
+            ),
+            ([first, second]) => [...first, ...second]
+          )
+
+    const writeChunk = (index: string, table: string, rows: ReadonlyArray<DocumentWrite>) =>
       writeRows(table, rows).pipe(
         Effect.as<ReadonlyArray<Rejection>>([]),
         Effect.catchIf(isDataError, () =>

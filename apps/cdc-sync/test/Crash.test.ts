@@ -1,15 +1,14 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
-import { ProcessHarness, TestDatabase } from "@converge/testing"
+import { TestDatabase } from "@converge/testing"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Config, Effect, Fiber, Layer, Option, Ref, Stream } from "effect"
+import { Config, Effect, Fiber, Layer, Ref } from "effect"
+import * as DaemonProcess from "./fixtures/daemonProcess.js"
 import { eventually, expectedDocuments, sinkDocuments } from "./fixtures/live.js"
 import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
 
-const appDir = fileURLToPath(new URL("..", import.meta.url))
 const shop = Layer.provideMerge(
   Layer.effectDiscard(Effect.zipRight(createShop, seedShop)),
   TestDatabase.layer
@@ -26,21 +25,6 @@ const generator = (seed: number) => {
     return (((t ^ (t >>> 14)) >>> 0) % below) as number
   }
 }
-
-const startDaemon = (configFile: string) =>
-  ProcessHarness.start({
-    command: process.execPath,
-    args: ["--import", "tsx", "src/bin.ts", "run", "-c", configFile, "--port", "0"],
-    cwd: appDir
-  })
-
-const statusUrl = (daemon: ProcessHarness.RunningProcess) =>
-  daemon.output.pipe(
-    Stream.filterMap((line) => Option.fromNullable(/http:\/\/127\.0\.0\.1:\d+/.exec(line.text)?.[0])),
-    Stream.runHead,
-    Effect.flatten,
-    Effect.timeout("90 seconds")
-  )
 
 describe("Crashes", () => {
   layer(shop, { timeout: 600_000, excludeTestServices: true })(
@@ -110,10 +94,12 @@ describe("Crashes", () => {
             const writer = yield* Effect.forkScoped(workload)
 
             for (let kill = 0; kill < kills; kill++) {
-              const daemon = yield* startDaemon(configFile)
+              const daemon = yield* DaemonProcess.start(configFile)
               // Every fourth run reaches live capture first; the others die wherever the delay lands (start, backfill, live).
               if (kill % 4 === 0)
-                yield* daemon.awaitReady(`${yield* statusUrl(daemon)}/readyz`, { timeout: "90 seconds" })
+                yield* daemon.awaitReady(`${yield* DaemonProcess.statusUrl(daemon)}/readyz`, {
+                  timeout: "90 seconds"
+                })
               yield* Effect.sleep(`${100 + random(1500)} millis`)
               const exit = yield* daemon.kill("SIGKILL")
               if (kill % 5 === 4) console.log(`crash test: ${kill + 1} kills`)
@@ -121,8 +107,8 @@ describe("Crashes", () => {
             }
             yield* Fiber.interrupt(writer)
 
-            const daemon = yield* startDaemon(configFile)
-            const url = yield* statusUrl(daemon)
+            const daemon = yield* DaemonProcess.start(configFile)
+            const url = yield* DaemonProcess.statusUrl(daemon)
             yield* daemon.awaitReady(`${url}/readyz`, { timeout: "90 seconds" })
             const expected = yield* expectedDocuments(config)
             yield* eventually(

@@ -1,34 +1,14 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
-import { ProcessHarness, TestDatabase } from "@converge/testing"
+import { TestDatabase } from "@converge/testing"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Layer, Option, Stream } from "effect"
+import { Effect } from "effect"
+import * as DaemonProcess from "./fixtures/daemonProcess.js"
 import { eventually, expectedDocuments, sinkDocuments } from "./fixtures/live.js"
-import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
-
-const appDir = fileURLToPath(new URL("..", import.meta.url))
-const shop = Layer.provideMerge(
-  Layer.effectDiscard(Effect.zipRight(createShop, seedShop)),
-  TestDatabase.layer
-)
-
-const startDaemon = (configFile: string) =>
-  ProcessHarness.start({
-    command: process.execPath,
-    args: ["--import", "tsx", "src/bin.ts", "run", "-c", configFile, "--port", "0"],
-    cwd: appDir
-  })
-
-const statusUrl = (daemon: ProcessHarness.RunningProcess) =>
-  daemon.output.pipe(
-    Stream.filterMap((line) => Option.fromNullable(/http:\/\/127\.0\.0\.1:\d+/.exec(line.text)?.[0])),
-    Stream.runHead,
-    Effect.flatten,
-    Effect.timeout("90 seconds")
-  )
+import { seededShop } from "./fixtures/liveShop.js"
+import { configYaml, decode, ordersIndexYaml } from "./fixtures/shop.js"
 
 const statuses = (ids: ReadonlyArray<number>) =>
   Effect.map(sinkDocuments("orders"), (documents) =>
@@ -36,7 +16,7 @@ const statuses = (ids: ReadonlyArray<number>) =>
   )
 
 describe("Crash points", () => {
-  layer(shop, { timeout: 300_000, excludeTestServices: true })("a real daemon process", (it) => {
+  layer(seededShop, { timeout: 300_000, excludeTestServices: true })("a real daemon process", (it) => {
     it.scoped(
       "SIGKILL between two batches of one transaction, after the first batch's write and before any acknowledgement: nothing is lost, the restart replays to the same final state",
       () =>
@@ -54,8 +34,10 @@ describe("Crash points", () => {
           const configFile = join(mkdtempSync(join(tmpdir(), "cdc-crash-points-")), "cdc.yaml")
           writeFileSync(configFile, yaml)
 
-          const first = yield* startDaemon(configFile)
-          yield* first.awaitReady(`${yield* statusUrl(first)}/readyz`, { timeout: "90 seconds" })
+          const first = yield* DaemonProcess.start(configFile)
+          yield* first.awaitReady(`${yield* DaemonProcess.statusUrl(first)}/readyz`, {
+            timeout: "90 seconds"
+          })
           yield* eventually(
             Effect.flatMap(statuses(ids), (seen) =>
               Effect.try(() => expect(seen).toEqual(ids.map(() => "placed")))
@@ -95,8 +77,10 @@ describe("Crash points", () => {
           expect(exit.signal).toBe("SIGKILL")
           yield* lock.executeRaw("ROLLBACK", [])
 
-          const second = yield* startDaemon(configFile)
-          yield* second.awaitReady(`${yield* statusUrl(second)}/readyz`, { timeout: "90 seconds" })
+          const second = yield* DaemonProcess.start(configFile)
+          yield* second.awaitReady(`${yield* DaemonProcess.statusUrl(second)}/readyz`, {
+            timeout: "90 seconds"
+          })
           const expected = yield* expectedDocuments(config)
           yield* eventually(
             Effect.flatMap(sinkDocuments("orders"), (actual) =>

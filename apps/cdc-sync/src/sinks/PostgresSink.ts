@@ -163,10 +163,9 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
 
     // Batches from this many documents are staged through `COPY` (fewer round trips below it).
     const stagedFrom = 256
-    const upsertStatement = (table: string) =>
-      `INSERT INTO ${tableOf(table)} AS stored (id, document, source_lsn, updated_at)
-       SELECT w.id, w.document::jsonb, w.lsn::pg_lsn, now()
-       FROM unnest($1::text[], $2::text[], $3::text[]) AS w(id, document, lsn)
+    /** Upserts the rows `select` yields (id, document, source_lsn, updated_at) into `table`; a newer LSN wins. */
+    const upsertInto = (table: string, select: string) =>
+      `INSERT INTO ${tableOf(table)} AS stored (id, document, source_lsn, updated_at) ${select}
        ON CONFLICT (id) DO UPDATE
          SET document = EXCLUDED.document, source_lsn = EXCLUDED.source_lsn, updated_at = EXCLUDED.updated_at
          WHERE stored.source_lsn <= EXCLUDED.source_lsn`
@@ -178,11 +177,14 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
       rows.length >= stagedFrom
         ? Effect.asVoid(writeStaged(table, rows))
         : Effect.asVoid(
-            sql.unsafe(upsertStatement(table), [
-              rows.map((row) => row.id),
-              rows.map((row) => row.json),
-              rows.map((row) => Lsn.format(row.lsn))
-            ])
+            sql.unsafe(
+              upsertInto(
+                table,
+                `SELECT w.id, w.document::jsonb, w.lsn::pg_lsn, now()
+                 FROM unnest($1::text[], $2::text[], $3::text[]) AS w(id, document, lsn)`
+              ),
+              [rows.map((row) => row.id), rows.map((row) => row.json), rows.map((row) => Lsn.format(row.lsn))]
+            )
           )
 
     /**
@@ -198,11 +200,7 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
             "CREATE TEMP TABLE IF NOT EXISTS converge_cdc_incoming (id text, document jsonb, lsn pg_lsn) ON COMMIT DELETE ROWS"
           ],
           after: [
-            `INSERT INTO ${tableOf(table)} AS stored (id, document, source_lsn, updated_at)
-             SELECT w.id, w.document, w.lsn, now() FROM pg_temp.converge_cdc_incoming w
-             ON CONFLICT (id) DO UPDATE
-               SET document = EXCLUDED.document, source_lsn = EXCLUDED.source_lsn, updated_at = EXCLUDED.updated_at
-               WHERE stored.source_lsn <= EXCLUDED.source_lsn`
+            upsertInto(table, "SELECT w.id, w.document, w.lsn, now() FROM pg_temp.converge_cdc_incoming w")
           ]
         }
       )
@@ -291,11 +289,10 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
         if (keepNewer) {
           yield* sql.unsafe(`LOCK TABLE ${tableOf(index)} IN ACCESS EXCLUSIVE MODE`)
           yield* sql.unsafe(
-            `INSERT INTO ${tableOf(from)} AS stored (id, document, source_lsn, updated_at)
-             SELECT id, document, source_lsn, updated_at FROM ${tableOf(index)} WHERE source_lsn > $1::pg_lsn
-             ON CONFLICT (id) DO UPDATE
-               SET document = EXCLUDED.document, source_lsn = EXCLUDED.source_lsn, updated_at = EXCLUDED.updated_at
-               WHERE stored.source_lsn <= EXCLUDED.source_lsn`,
+            upsertInto(
+              from,
+              `SELECT id, document, source_lsn, updated_at FROM ${tableOf(index)} WHERE source_lsn > $1::pg_lsn`
+            ),
             [Lsn.format(lsn)]
           )
         }

@@ -85,11 +85,15 @@ describe("Rejected documents", () => {
           expect(Exit.isFailure(exit)).toBe(true)
           expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("DocumentsRejected")
           // The rejected update is still in the slot, waiting for the next start.
-          const [pending] = yield* sql<{ readonly updates: number }>`
-            SELECT count(*)::int AS updates
-            FROM pg_logical_slot_peek_binary_changes('stop_slot', NULL, NULL,
-                   'proto_version', '1', 'publication_names', 'shop_pub')
-            WHERE get_byte(data, 0) = ascii('U')`
+          // (Peeked once the stopped daemon's walsender has let the slot go.)
+          const [pending] = yield* eventually(
+            sql<{ readonly updates: number }>`
+              SELECT count(*)::int AS updates
+              FROM pg_logical_slot_peek_binary_changes('stop_slot', NULL, NULL,
+                     'proto_version', '1', 'publication_names', 'shop_pub')
+              WHERE get_byte(data, 0) = ascii('U')`,
+            "30 seconds"
+          )
           expect(pending?.updates).toBe(1)
         })
     )

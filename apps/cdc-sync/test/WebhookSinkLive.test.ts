@@ -256,11 +256,16 @@ describe("Webhook sink, live", () => {
           const exit = yield* Fiber.await(stopped.fiber)
           expect(Exit.isFailure(exit)).toBe(true)
           expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("DocumentsRejected")
-          const [pending] = yield* sql<{ readonly updates: number }>`
-          SELECT count(*)::int AS updates
-          FROM pg_logical_slot_peek_binary_changes('stop_slot', NULL, NULL,
-                 'proto_version', '1', 'publication_names', 'shop_pub')
-          WHERE get_byte(data, 0) = ascii('U')`
+          // Peeked once the stopped daemon's walsender has let the slot go (it exits shortly after
+          // the connection closes).
+          const [pending] = yield* eventually(
+            sql<{ readonly updates: number }>`
+              SELECT count(*)::int AS updates
+              FROM pg_logical_slot_peek_binary_changes('stop_slot', NULL, NULL,
+                     'proto_version', '1', 'publication_names', 'shop_pub')
+              WHERE get_byte(data, 0) = ascii('U')`,
+            "30 seconds"
+          )
           expect(pending?.updates).toBe(1)
         })
     )

@@ -3,7 +3,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer } from "effect"
 import * as Daemon from "../src/Daemon.js"
-import { awaitLive, eventually, postgresSinkIn, recorder } from "./fixtures/live.js"
+import { awaitLive, eventually, pendingUpdates, postgresSinkIn, recorder } from "./fixtures/live.js"
 import { configYaml, createShop, decode, seedShop } from "./fixtures/shop.js"
 
 const shop = Layer.provideMerge(
@@ -85,16 +85,7 @@ describe("Rejected documents", () => {
           expect(Exit.isFailure(exit)).toBe(true)
           expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("DocumentsRejected")
           // The rejected update is still in the slot, waiting for the next start.
-          // (Peeked once the stopped daemon's walsender has let the slot go.)
-          const [pending] = yield* eventually(
-            sql<{ readonly updates: number }>`
-              SELECT count(*)::int AS updates
-              FROM pg_logical_slot_peek_binary_changes('stop_slot', NULL, NULL,
-                     'proto_version', '1', 'publication_names', 'shop_pub')
-              WHERE get_byte(data, 0) = ascii('U')`,
-            "30 seconds"
-          )
-          expect(pending?.updates).toBe(1)
+          expect(yield* pendingUpdates("stop_slot")).toBe(1)
         })
     )
   })

@@ -75,20 +75,31 @@ indexes:
     })
   )
 
-  it.effect("rejects an unknown key, bad YAML, no indexes and duplicate index names", () =>
-    Effect.gen(function* () {
-      expect((yield* failure("indexes:\n  - { name: a, table: a, colour: red }\n")).message).toContain(
-        "indexes.0.colour"
-      )
-      expect((yield* failure("indexes: [ { name: a\n")).message).toContain("not valid YAML")
-      expect((yield* failure("indexes: []\n")).message).toContain("indexes")
-      expect((yield* failure("indexes: [{ name: a, table: x }, { name: a, table: y }]\n")).message).toContain(
-        'the name "a" is used more than once'
-      )
-      expect((yield* failure("indexes: [{ name: a, table: 'bad name' }]\n")).message).toContain(
-        "expected a table name"
-      )
-    })
+  it.effect(
+    "rejects an unknown key, bad YAML, no indexes, duplicate index names and a name past 63 characters",
+    () =>
+      Effect.gen(function* () {
+        expect((yield* failure("indexes:\n  - { name: a, table: a, colour: red }\n")).message).toContain(
+          "indexes.0.colour"
+        )
+        expect((yield* failure("indexes: [ { name: a\n")).message).toContain("not valid YAML")
+        expect((yield* failure("indexes: []\n")).message).toContain("indexes")
+        expect(
+          (yield* failure("indexes: [{ name: a, table: x }, { name: a, table: y }]\n")).message
+        ).toContain('the name "a" is used more than once')
+        expect((yield* failure("indexes: [{ name: a, table: 'bad name' }]\n")).message).toContain(
+          "expected a table name"
+        )
+        const long = "k".repeat(64)
+        const tooLong = yield* failure(
+          `indexes: [{ name: a, table: a, relations: { ${long}: { kind: has_many, table: b, foreign_key: a_id } } }]\n`
+        )
+        expect(tooLong.message).toContain(`indexes.0.relations.${long}`)
+        expect(tooLong.message).toContain("expected: an SQL identifier of at most 63 characters")
+        expect((yield* failure(`indexes: [{ name: ${long}, table: a }]\n`)).message).toContain(
+          "expected at most 63 characters (Postgres cuts longer names)"
+        )
+      })
   )
 
   it.effect("DATABASE_URL overrides source.url", () =>

@@ -52,7 +52,7 @@ describe("DocumentBuilder", () => {
         })
         expect(built.gone).toEqual([])
         // Numbers keep their exact text: numeric(10,2) stays 10.50.
-        expect(built.documents.find((d) => d.id === "100")?.json).toContain('"total": 10.50')
+        expect(built.documents.find((d) => d.id === "100")?.json).toContain('"total":10.50')
       })
     )
 
@@ -94,7 +94,7 @@ describe("DocumentBuilder", () => {
         })
     )
 
-    it.effect("a table with more than 50 columns (over jsonb_build_object's argument limit)", () =>
+    it.effect("a table with 60 columns: every one, keys in the table's column order", () =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
         const columns = Array.from({ length: 60 }, (_, i) => `c${i} int DEFAULT ${i}`)
@@ -103,7 +103,7 @@ describe("DocumentBuilder", () => {
         const builder = yield* builderFor("  - { name: wide, table: wide }")
         const [document] = (yield* builder.build(["1"])).documents
         const object = JSON.parse(document!.json)
-        expect(Object.keys(object)).toHaveLength(61)
+        expect(Object.keys(object)).toEqual(["id", ...Array.from({ length: 60 }, (_, i) => `c${i}`)])
         expect(object.c59).toBe(59)
       })
     )

@@ -19,10 +19,18 @@
  */
 import { Schema } from "effect"
 
+/** A name that is also a Postgres identifier (a sink table, a document key's column alias): Postgres cuts longer ones at 63 bytes. */
 const Identifier = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z_][A-Za-z0-9_$]*$/, {
-    message: () => "expected an SQL identifier: letters, digits, _ or $, not starting with a digit"
-  })
+  Schema.filter(
+    (name) =>
+      !/^[A-Za-z_][A-Za-z0-9_$]*$/.test(name)
+        ? "expected an SQL identifier: letters, digits, _ or $, not starting with a digit"
+        : name.length > 63
+          ? "expected at most 63 characters (Postgres cuts longer names)"
+          : undefined,
+    // How a failing record key (a relation name) is described.
+    { title: "an SQL identifier of at most 63 characters" }
+  )
 )
 
 /** A table name, `table` or `schema.table` (unquoted identifiers; `public` when no schema is given). */

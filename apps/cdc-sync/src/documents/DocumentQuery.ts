@@ -1,17 +1,21 @@
 /**
  * The one SQL query per index that builds whole nested documents for a set of root ids: a
- * `jsonb_build_object` per node, a correlated subquery per relation (`jsonb_agg` for arrays,
- * ordered by `order_by` then the child's primary key, cut at `limit`). Postgres does the joining and
- * the JSON; the result is each document's id and its JSON text (kept as text so numbers keep
+ * `row_to_json` of a one-row subquery per node (its fields and relations as named columns, so
+ * keys keep the configuration's order), a correlated subquery per relation (`json_agg` for
+ * arrays, ordered by `order_by` then the child's primary key, cut at `limit`). Postgres does the
+ * joining and the JSON; the result is each document's id and its compact JSON text (numbers keep
  * their precision).
  *
  * ```sql
- * SELECT r0."id"::text AS id, jsonb_build_object('id', r0."id", 'items', COALESCE((
- *          SELECT jsonb_agg(s.d ORDER BY s.n) FROM (SELECT jsonb_build_object(…) AS d,
+ * SELECT r0."id"::text AS id, (SELECT row_to_json(n1) FROM (SELECT r0."id" AS "id", COALESCE((
+ *          SELECT json_agg(s.d ORDER BY s.n) FROM (SELECT (SELECT row_to_json(n2) FROM (…) n2) AS d,
  *            row_number() OVER (ORDER BY a1."position", a1."id") AS n
- *          FROM "public"."order_items" a1 WHERE a1."order_id" = r0."id" …) s), '[]'::jsonb))::text AS document
+ *          FROM "public"."order_items" a1 WHERE a1."order_id" = r0."id" …) s), '[]'::json) AS "items") n1)::text AS document
  * FROM "public"."orders" r0 WHERE r0."id" = ANY($1::text[]::integer[]) AND r0."deleted_at" IS NULL
  * ```
+ *
+ * `row_to_json` over a subquery costs half of `jsonb_build_object` per document (the JSON is
+ * written as text once, never built as `jsonb` and printed again), and has no argument limit.
  */
 import * as Sql from "../internal/sqlText.js"
 import type { IndexPlan, Ordering, PlanNode, PlanRelation } from "../schema/IndexPlan.js"
@@ -32,38 +36,33 @@ export const documentsByIds = (plan: IndexPlan): string => {
   ].join("\n")
 }
 
-type Aliases = () => string
+/** Unique aliases: `a1`, `a2`… for tables, `n3`… for a node's one-row subquery. */
+type Aliases = (prefix: "a" | "n") => string
 
 const aliasCounter = (): Aliases => {
   let next = 0
-  return () => `a${++next}`
+  return (prefix) => `${prefix}${++next}`
 }
 
-// jsonb_build_object takes at most 100 arguments: 50 key/value pairs per call, joined with ||.
-const pairsPerCall = 50
-
 const nodeObject = (node: PlanNode, alias: string, aliases: Aliases): string => {
-  const pairs = [
-    ...node.fields.map((field) => `${Sql.literal(field.name)}, ${alias}.${Sql.identifier(field.name)}`),
+  const columns = [
+    ...node.fields.map((field) => `${alias}.${Sql.identifier(field.name)} AS ${Sql.identifier(field.name)}`),
     ...node.relations.map(
-      (relation) => `${Sql.literal(relation.name)}, ${relationValue(relation, alias, aliases)}`
+      (relation) => `${relationValue(relation, alias, aliases)} AS ${Sql.identifier(relation.name)}`
     )
   ]
-  if (pairs.length === 0) return "'{}'::jsonb"
-  const calls: Array<string> = []
-  for (let start = 0; start < pairs.length; start += pairsPerCall) {
-    calls.push(`jsonb_build_object(${pairs.slice(start, start + pairsPerCall).join(", ")})`)
-  }
-  return calls.length === 1 ? calls.join("") : `(${calls.join(" || ")})`
+  if (columns.length === 0) return "'{}'::json"
+  const row = aliases("n")
+  return `(SELECT row_to_json(${row}) FROM (SELECT ${columns.join(", ")}) ${row})`
 }
 
 const relationValue = (relation: PlanRelation, parentAlias: string, aliases: Aliases): string => {
-  const child = aliases()
+  const child = aliases("a")
   const parentKey = `${parentAlias}.${Sql.identifier(relation.parentColumn.name)}`
   const childKey = `${child}.${Sql.identifier(relation.childColumn.name)}`
   let from: string
   if (relation.kind === "many_to_many") {
-    const through = aliases()
+    const through = aliases("a")
     from = [
       `FROM ${relation.through.qualified} ${through}`,
       `JOIN ${relation.node.table.qualified} ${child} ON ${childKey} = ${through}.${Sql.identifier(relation.throughTargetColumn.name)}`,
@@ -79,8 +78,8 @@ const relationValue = (relation: PlanRelation, parentAlias: string, aliases: Ali
   }
   const limit = relation.limit === undefined ? "" : ` ${order} LIMIT ${relation.limit}`
   return (
-    `COALESCE((SELECT jsonb_agg(s.d ORDER BY s.n) FROM (SELECT ${object} AS d, ` +
-    `row_number() OVER (${order}) AS n ${from}${limit}) s), '[]'::jsonb)`
+    `COALESCE((SELECT json_agg(s.d ORDER BY s.n) FROM (SELECT ${object} AS d, ` +
+    `row_number() OVER (${order}) AS n ${from}${limit}) s), '[]'::json)`
   )
 }
 

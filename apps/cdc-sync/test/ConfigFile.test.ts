@@ -102,6 +102,44 @@ indexes:
       })
   )
 
+  it.effect(
+    "${NAME} in a string value is the environment variable NAME; an unset one is an error naming it",
+    () =>
+      Effect.gen(function* () {
+        const environment = ConfigProvider.fromMap(
+          new Map([
+            ["HOOK_TOKEN", "s3cret"],
+            ["OS_PASSWORD", "pa$$"]
+          ])
+        )
+        const text = `
+sinks:
+  hooks: { type: webhook, url: "http://localhost:9/in", headers: { authorization: "Bearer \${HOOK_TOKEN}", x-literal: "$\${kept}" } }
+  os: { type: opensearch, nodes: ["http://localhost:9200"], auth: { username: admin, password: "\${OS_PASSWORD}" } }
+indexes: [{ name: a, table: a }]
+`
+        const config = yield* ConfigFile.parse("cdc.yaml", text).pipe(Effect.withConfigProvider(environment))
+        // $\${ writes a literal \${.
+        expect(config.sinks.hooks).toMatchObject({
+          headers: { authorization: "Bearer s3cret", "x-literal": "\${kept}" }
+        })
+        expect(config.sinks.os).toMatchObject({ auth: { username: "admin", password: "pa$$" } })
+
+        const unset = yield* failure(text.replace("OS_PASSWORD", "MISSING_PASSWORD")).pipe(
+          Effect.withConfigProvider(environment)
+        )
+        expect(unset.message).toContain("cdc.yaml: the configuration refers to the environment")
+        expect(unset.message).toContain(
+          "at sinks.os.auth.password: the environment variable MISSING_PASSWORD is not set"
+        )
+        const invalid = yield* failure(text.replace("\${HOOK_TOKEN}", "\${HOOK TOKEN}")).pipe(
+          Effect.withConfigProvider(environment)
+        )
+        expect(invalid.message).toContain("at sinks.hooks.headers.authorization")
+        expect(invalid.message).toContain("is not an environment variable reference")
+      })
+  )
+
   it.effect("DATABASE_URL overrides source.url", () =>
     Effect.gen(function* () {
       const config = yield* ConfigFile.parse(

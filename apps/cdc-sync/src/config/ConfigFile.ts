@@ -1,13 +1,15 @@
 /**
  * Reading a configuration file: YAML parsed with `yaml`, decoded with the `CdcConfig` Schema, and
  * checked for what a Schema cannot see (duplicate index names).
- * Every error names the file, the path inside it and what was expected. `DATABASE_URL`, when set,
+ * Every error names the file, the path inside it and what was expected. `${NAME}` in a string
+ * value is the environment variable `NAME` (`EnvironmentReferences`); `DATABASE_URL`, when set,
  * overrides `source.url`.
  */
 import { FileSystem } from "@effect/platform"
 import { Array as Arr, Config, Data, Effect, Option, ParseResult, Schema } from "effect"
 import * as Yaml from "yaml"
 import { CdcConfig } from "./CdcConfig.js"
+import * as EnvironmentReferences from "./EnvironmentReferences.js"
 
 /** The file could not be read, is not YAML, or does not match the configuration's shape. */
 export class ConfigFileError extends Data.TaggedError("ConfigFileError")<{
@@ -15,7 +17,7 @@ export class ConfigFileError extends Data.TaggedError("ConfigFileError")<{
   readonly message: string
 }> {}
 
-/** Decodes YAML text; `file` only names the source in errors. */
+/** Decodes YAML text, resolving `${NAME}` references from the environment; `file` only names the source in errors. */
 export const parse = (file: string, text: string): Effect.Effect<CdcConfig, ConfigFileError> =>
   Effect.gen(function* () {
     const document = Yaml.parseDocument(text, { prettyErrors: true })
@@ -26,8 +28,20 @@ export const parse = (file: string, text: string): Effect.Effect<CdcConfig, Conf
         message: `${file}: not valid YAML: ${yamlError.message}`
       })
     }
+    const resolved = yield* EnvironmentReferences.resolve(document.toJS()).pipe(
+      Effect.mapError(
+        (unresolved) =>
+          new ConfigFileError({
+            file,
+            message: [
+              `${file}: the configuration refers to the environment:`,
+              ...unresolved.map((problem) => `  at ${problem.path}: ${problem.message}`)
+            ].join("\n")
+          })
+      )
+    )
     const config = yield* Schema.decodeUnknown(CdcConfig, { errors: "all", onExcessProperty: "error" })(
-      document.toJS()
+      resolved
     ).pipe(
       Effect.mapError(
         (error) =>

@@ -5,6 +5,9 @@ import { configYaml, ordersIndexYaml } from "./fixtures/shop.js"
 
 const failure = (text: string) => ConfigFile.parse("cdc.yaml", text).pipe(Effect.flip)
 
+/** The text of an environment reference to `name` (dollar, brace, name, brace). */
+const reference = (name: string) => ["$", "{", name, "}"].join("")
+
 describe("ConfigFile", () => {
   it.effect("decodes snake_case YAML into the configuration, with defaults", () =>
     Effect.gen(function* () {
@@ -103,7 +106,7 @@ indexes:
   )
 
   it.effect(
-    "${NAME} in a string value is the environment variable NAME; an unset one is an error naming it",
+    "a reference in a string value is resolved from the environment; an unset variable is an error naming it",
     () =>
       Effect.gen(function* () {
         const environment = ConfigProvider.fromMap(
@@ -119,9 +122,9 @@ sinks:
 indexes: [{ name: a, table: a }]
 `
         const config = yield* ConfigFile.parse("cdc.yaml", text).pipe(Effect.withConfigProvider(environment))
-        // $\${ writes a literal \${.
+        // A doubled $ writes the reference's text itself.
         expect(config.sinks.hooks).toMatchObject({
-          headers: { authorization: "Bearer s3cret", "x-literal": "\${kept}" }
+          headers: { authorization: "Bearer s3cret", "x-literal": reference("kept") }
         })
         expect(config.sinks.os).toMatchObject({ auth: { username: "admin", password: "pa$$" } })
 
@@ -132,7 +135,7 @@ indexes: [{ name: a, table: a }]
         expect(unset.message).toContain(
           "at sinks.os.auth.password: the environment variable MISSING_PASSWORD is not set"
         )
-        const invalid = yield* failure(text.replace("\${HOOK_TOKEN}", "\${HOOK TOKEN}")).pipe(
+        const invalid = yield* failure(text.replace(reference("HOOK_TOKEN"), reference("HOOK TOKEN"))).pipe(
           Effect.withConfigProvider(environment)
         )
         expect(invalid.message).toContain("at sinks.hooks.headers.authorization")

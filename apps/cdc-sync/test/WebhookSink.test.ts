@@ -2,7 +2,7 @@ import { TestDatabase } from "@converge/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Chunk, Clock, Duration, Effect, Exit, Fiber, Layer, TestClock, TestContext } from "effect"
 import * as Lsn from "../src/capture/Lsn.js"
 import type { DocumentWrite } from "../src/sinks/Sink.js"
 import * as WebhookSink from "../src/sinks/WebhookSink.js"
@@ -28,6 +28,19 @@ const writes: ReadonlyArray<DocumentWrite> = [
   { index: "orders", id: "2", json: '{"id":2,"status":"open"}', lsn: lsn("0/100") },
   { index: "orders", id: "3", json: null, lsn: lsn("0/100") }
 ]
+
+/** Waits (on real I/O, not the clock) for the sink's next retry to be scheduled; returns how long until it runs. */
+const nextRetryIn = Effect.gen(function* () {
+  const day = 86_400_000
+  for (let turn = 0; turn < 100_000; turn++) {
+    const now = yield* Clock.currentTimeMillis
+    // A request's timeout (30 days in these tests) also sleeps on the clock, and stays listed: not a retry.
+    const retries = Chunk.filter(yield* TestClock.sleeps(), (wake) => wake - now < day)
+    if (Chunk.isNonEmpty(retries)) return Chunk.unsafeHead(retries) - now
+    yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+  }
+  return yield* Effect.dieMessage("the sink scheduled no retry")
+})
 
 describe("WebhookSink", () => {
   layer(Layer.merge(TestDatabase.layer, NodeHttpClient.layerUndici), {
@@ -110,6 +123,38 @@ describe("WebhookSink", () => {
         expect(Exit.isSuccess(report)).toBe(true)
         expect(Object.keys(yield* receiver.documents("orders"))).toEqual(["1"])
       })
+    )
+
+    it.scoped("waits as long as a 503's or 429's Retry-After asks (seconds or an HTTP date, capped)", () =>
+      Effect.gen(function* () {
+        const receiver = yield* WebhookReceiver.start
+        const sink = yield* sinkFor(receiver.url, { attempts: 2, retryDelay: "10 millis", timeout: "30 days" })
+        const retried = (mode: WebhookReceiver.Mode) =>
+          Effect.gen(function* () {
+            yield* receiver.setMode(mode)
+            const write = yield* Effect.fork(sink.write(writes.slice(0, 1)))
+            const waits = yield* nextRetryIn
+            yield* receiver.setMode({ _tag: "accept" })
+            yield* TestClock.adjust(waits)
+            expect(Exit.isSuccess(yield* Fiber.await(write))).toBe(true)
+            return waits
+          })
+        // Delay-seconds on a 503: not the 10 ms backoff, but the 30 s asked for.
+        expect(yield* retried({ _tag: "status", status: 503, retryAfter: "30" })).toBe(30_000)
+        expect(yield* receiver.requests).toHaveLength(2)
+        // An HTTP date on a 429.
+        const now = yield* Clock.currentTimeMillis
+        const date = new Date(now + 45_000).toUTCString()
+        expect(yield* retried({ _tag: "status", status: 429, retryAfter: date })).toBe(45_000)
+        // No header, or one that cannot be read: the backoff alone.
+        expect(yield* retried({ _tag: "status", status: 503 })).toBeLessThan(1_000)
+        expect(yield* retried({ _tag: "status", status: 503, retryAfter: "soon" })).toBeLessThan(1_000)
+        // A day is cut to the longest wait honoured.
+        expect(yield* retried({ _tag: "status", status: 503, retryAfter: "86400" })).toBe(
+          Duration.toMillis(WebhookSink.maxRetryAfter)
+        )
+        expect(yield* receiver.requests).toHaveLength(10)
+      }).pipe(Effect.provide(TestContext.TestContext))
     )
 
     it.scoped("a receiver that does not answer within the timeout is retried, then SinkUnavailable", () =>

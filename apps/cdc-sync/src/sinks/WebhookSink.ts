@@ -27,7 +27,9 @@
  *   single documents (they follow the index's `on_error`).
  * - Connection refused, timeouts, 5xx and 429 are retried with exponential backoff up to
  *   `attempts` times, then reported `SinkUnavailable` (the pipeline retries further and
- *   acknowledges nothing); any other status (4xx) is `SinkUnavailable` at once, naming it.
+ *   acknowledges nothing); any other status (4xx) is `SinkUnavailable` at once, naming it. A
+ *   `Retry-After` on a 429 or 5xx (seconds or an HTTP date) makes the next attempt wait at least
+ *   that long, up to `maxRetryAfter`.
  *
  * A 2xx answer means the receiver made the writes durable, so `flush` has nothing left to do.
  * The receiver keeps no state the sync can read back, so seeded markers and dead letters live in
@@ -39,7 +41,7 @@ import { createHash } from "node:crypto"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import type { SqlError } from "@effect/sql"
 import { SqlClient } from "@effect/sql"
-import { Data, type Duration, Effect, Schedule, Schema } from "effect"
+import { Clock, Data, Duration, Effect, Schedule, Schema } from "effect"
 import * as Lsn from "../capture/Lsn.js"
 import * as Sql from "../internal/sqlText.js"
 import type { DocumentWrite, Rejection, Sink, WriteReport } from "./Sink.js"
@@ -72,12 +74,28 @@ const Answer = Schema.Struct({
   )
 })
 
-/** One failed attempt; `transient` ones are retried. */
+/** The longest `Retry-After` honoured: a receiver asking for more is retried after this. */
+export const maxRetryAfter = Duration.minutes(10)
+
+/** One failed attempt; `transient` ones are retried, not before `retryAfter` when the receiver said so. */
 class AttemptFailed extends Data.TaggedError("AttemptFailed")<{
   readonly transient: boolean
   readonly message: string
+  readonly retryAfter?: Duration.Duration | undefined
   readonly cause?: unknown
 }> {}
+
+/**
+ * How long a `Retry-After` header asks to wait at `now` (epoch millis): delay-seconds or an HTTP
+ * date, at most `maxRetryAfter`; undefined when absent or unreadable.
+ */
+export const retryAfterOf = (header: string | undefined, now: number): Duration.Duration | undefined => {
+  if (header === undefined) return undefined
+  const text = header.trim()
+  const millis = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now
+  if (Number.isNaN(millis)) return undefined
+  return Duration.min(Duration.millis(Math.max(millis, 0)), maxRetryAfter)
+}
 
 /** The JSON shape of one write on the wire. */
 export const wireWrite = (write: DocumentWrite) => ({
@@ -108,7 +126,12 @@ export const make = (
       })
     const retry = Schedule.exponential(options.retryDelay, 2).pipe(
       Schedule.jittered,
-      Schedule.intersect(Schedule.recurs(Math.max(options.attempts - 1, 0)))
+      Schedule.intersect(Schedule.recurs(Math.max(options.attempts - 1, 0))),
+      // The failed attempt, so that its Retry-After can stretch the delay.
+      Schedule.intersect(Schedule.identity<AttemptFailed>()),
+      Schedule.modifyDelay(([, failed], delay) =>
+        failed.retryAfter === undefined ? delay : Duration.max(delay, failed.retryAfter)
+      )
     )
 
     /** One POST with its retries; the answer's text on 2xx. */
@@ -124,15 +147,19 @@ export const make = (
         Effect.flatMap((response) => {
           const status = response.status
           if (status >= 200 && status < 300) return Effect.orElseSucceed(response.text, () => "")
+          const transient = status >= 500 || status === 429
           return Effect.flatMap(
-            Effect.orElseSucceed(response.text, () => ""),
-            (text) =>
-              Effect.fail(
+            Effect.all([Effect.orElseSucceed(response.text, () => ""), Clock.currentTimeMillis]),
+            ([text, now]) => {
+              const retryAfter = transient ? retryAfterOf(response.headers["retry-after"], now) : undefined
+              return Effect.fail(
                 new AttemptFailed({
-                  transient: status >= 500 || status === 429,
-                  message: `the receiver answered ${status}${text === "" ? "" : `: ${text.slice(0, 200)}`}`
+                  transient,
+                  retryAfter,
+                  message: `the receiver answered ${status}${retryAfter === undefined ? "" : ` (Retry-After ${Duration.format(retryAfter)})`}${text === "" ? "" : `: ${text.slice(0, 200)}`}`
                 })
               )
+            }
           )
         }),
         Effect.scoped,

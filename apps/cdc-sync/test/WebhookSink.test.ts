@@ -128,7 +128,11 @@ describe("WebhookSink", () => {
     it.scoped("waits as long as a 503's or 429's Retry-After asks (seconds or an HTTP date, capped)", () =>
       Effect.gen(function* () {
         const receiver = yield* WebhookReceiver.start
-        const sink = yield* sinkFor(receiver.url, { attempts: 2, retryDelay: "10 millis", timeout: "30 days" })
+        const sink = yield* sinkFor(receiver.url, {
+          attempts: 2,
+          retryDelay: "10 millis",
+          timeout: "30 days"
+        })
         const retried = (mode: WebhookReceiver.Mode) =>
           Effect.gen(function* () {
             yield* receiver.setMode(mode)

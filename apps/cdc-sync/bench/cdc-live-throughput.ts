@@ -13,13 +13,15 @@
  * pg_recvlogical again on a third slot; the faster pg_recvlogical run is the anchor. The sink is a database
  * of its own on the same server.
  *
- * Each case runs three rounds (quick: one), each on fresh databases and slots, and reports the
- * round with the median ratio; the result keeps every round's ratio.
+ * Each case runs three rounds (quick: one), each on fresh databases and slots, with the workload
+ * checkpointed before anything is timed, and reports the round with the median ratio; the result
+ * keeps every round's ratio.
  *
  *   node --import tsx --expose-gc bench/cdc-live-throughput.ts            200 k bulk / 100 k row-by-row changes per case
  *   node --import tsx --expose-gc bench/cdc-live-throughput.ts --quick    10 k bulk / 8 k row-by-row changes per case
  */
 import { type Case, isQuick, printTable, type Result, ratioOf, writeResult } from "@converge/bench"
+import { SqlClient } from "@effect/sql"
 import { Effect, Logger, LogLevel } from "effect"
 import * as BenchServer from "./support/BenchServer.js"
 import * as OurPipeline from "./support/OurPipeline.js"
@@ -74,6 +76,8 @@ const measure = (server: BenchServer.BenchServer, shape: Shapes.Shape, commits: 
         yield* Slots.create("bench_anchor")
         yield* Slots.create("bench_anchor_after")
         yield* Shapes.write(shape, 1, documents, commits)
+        // The workload's dirty pages are written out now, not during whichever consumer runs first.
+        yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe("CHECKPOINT"))
         const endLsn = yield* Slots.currentLsn
         return { endLsn, startup: yield* Slots.recvlogicalStartup(sourceUrl, "bench_idle") }
       }).pipe(Effect.provide(BenchServer.clientLayer(sourceUrl, 2)))

@@ -37,6 +37,11 @@ export interface Options {
   readonly lagPollInterval?: Duration.DurationInput | undefined
   /** Longest pause between retries of a failed batch. Default 10 s. */
   readonly maxRetryDelay?: Duration.DurationInput | undefined
+  /**
+   * Starts again, once live, a reindex that a crash or stop interrupted (`ReindexInterrupted`);
+   * without it, the interrupted reindex is only reported.
+   */
+  readonly resumeReindex?: ((index: string) => Effect.Effect<void>) | undefined
 }
 
 /** Why the daemon stopped. */
@@ -72,7 +77,7 @@ const runOnce = (
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { observer } = options
-    const validated = yield* Startup.prepare(config, options.sinks, observer, {
+    const prepared = yield* Startup.prepare(config, options.sinks, observer, {
       skipBackfill: options.skipBackfill,
       backfillPageSize: options.backfillPageSize
     })
@@ -86,6 +91,10 @@ const runOnce = (
       startLsn: slot.confirmedLsn
     })
     yield* observer.notify(CdcEvent.LiveStarted({ slot: config.source.slot }))
+    // In the background beside live capture, as a reindex asked for over the admin API.
+    if (options.resumeReindex !== undefined) {
+      for (const index of prepared.interruptedReindexes) yield* options.resumeReindex(index)
+    }
 
     const reportFailure = (what: string) => (error: { readonly message: string }) =>
       observer.notify(CdcEvent.ErrorOccurred({ message: `${what}: ${error.message}`, retrying: true }))
@@ -107,7 +116,7 @@ const runOnce = (
       Effect.forkScoped
     )
     return yield* Effect.raceFirst(
-      LivePipeline.run(stream, validated.plans, options.sinks, observer, {
+      LivePipeline.run(stream, prepared.plans, options.sinks, observer, {
         maxChanges: config.batch.maxChanges,
         maxWait: Duration.millis(config.batch.maxWaitMs),
         maxRetryDelay: options.maxRetryDelay

@@ -45,13 +45,19 @@ export type StartupError =
   | SinkUnavailable
   | Backfill.DocumentsRejected
 
-/** Prepares source and sinks and backfills what needs it; returns the validated configuration. */
+/** What the start found: the validated configuration, and the reindexes a crash or stop interrupted. */
+export interface Prepared extends Validation.Validated {
+  /** Indexes whose half-built next generation the start dropped: their reindex is to be started again. */
+  readonly interruptedReindexes: ReadonlyArray<string>
+}
+
+/** Prepares source and sinks and backfills what needs it. */
 export const prepare = (
   config: CdcConfig,
   sinks: ReadonlyArray<Sink>,
   observer: Observer.Observer<CdcEvent>,
   options: Options = {}
-): Effect.Effect<Validation.Validated, StartupError, SqlClient.SqlClient> =>
+): Effect.Effect<Prepared, StartupError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const validated = yield* Validation.validate(config)
     if (config.source.managePublication) {
@@ -69,6 +75,14 @@ export const prepare = (
       )
     }
     const specs = validated.plans.map((plan) => ({ name: plan.name, searchable: plan.searchable }))
+    // Asked before `ensureIndexes`, which drops the half-built generations.
+    const interrupted = new Set<string>()
+    for (const sink of sinks) {
+      for (const index of yield* sink.interruptedGenerations?.(specs) ?? Effect.succeed([])) {
+        interrupted.add(index)
+      }
+    }
+    for (const index of interrupted) yield* observer.notify(CdcEvent.ReindexInterrupted({ index }))
     for (const sink of sinks) yield* sink.ensureIndexes(specs)
     yield* observer.notify(CdcEvent.IndexesEnsured({ indexes: specs.map((spec) => spec.name) }))
     const existing = yield* Slot.inspect(config.source.slot)
@@ -118,6 +132,8 @@ export const prepare = (
       yield* Backfill.run(builder, sinks, state?.confirmedLsn ?? slot.confirmedLsn, observer, {
         pageSize: options.backfillPageSize
       })
+      // Just built from a fresh snapshot: nothing left for its interrupted reindex to do.
+      interrupted.delete(plan.name)
     }
-    return validated
+    return { ...validated, interruptedReindexes: [...interrupted] }
   })

@@ -143,7 +143,23 @@ export const run = (options: RunOptions) =>
         )
       )
     )
-    return yield* Daemon.run(config, { url, sinks, observer, skipBackfill: options.skipBackfill }).pipe(
-      Effect.provide(source)
-    )
+    // A reindex a crash or stop interrupted starts again once live.
+    const resumeReindex = (index: string) =>
+      reindexer.start(index).pipe(
+        Effect.catchAll((error) =>
+          observer.notify(
+            CdcEvent.ErrorOccurred({
+              message: `reindex of "${index}" interrupted earlier, not started again: ${error.message}`,
+              retrying: false
+            })
+          )
+        )
+      )
+    return yield* Daemon.run(config, {
+      url,
+      sinks,
+      observer,
+      skipBackfill: options.skipBackfill,
+      resumeReindex
+    }).pipe(Effect.provide(source))
   })

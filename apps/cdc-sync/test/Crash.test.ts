@@ -4,15 +4,11 @@ import { join } from "node:path"
 import { TestDatabase } from "@converge/testing"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Config, Effect, Fiber, Layer, Ref } from "effect"
+import { Config, Effect, Fiber, Ref } from "effect"
 import * as DaemonProcess from "./fixtures/daemonProcess.js"
 import { eventually, expectedDocuments, sinkDocuments } from "./fixtures/live.js"
-import { configYaml, createShop, decode, ordersIndexYaml, seedShop } from "./fixtures/shop.js"
-
-const shop = Layer.provideMerge(
-  Layer.effectDiscard(Effect.zipRight(createShop, seedShop)),
-  TestDatabase.layer
-)
+import { seededShop } from "./fixtures/liveShop.js"
+import { configYaml, decode, ordersIndexYaml } from "./fixtures/shop.js"
 
 /** A small deterministic generator, so a failing run can be replayed from its printed seed. */
 const generator = (seed: number) => {
@@ -27,7 +23,7 @@ const generator = (seed: number) => {
 }
 
 describe("Crashes", () => {
-  layer(shop, { timeout: 600_000, excludeTestServices: true })(
+  layer(seededShop, { timeout: 600_000, excludeTestServices: true })(
     "a random workload while the daemon is killed",
     (it) => {
       it.scoped(

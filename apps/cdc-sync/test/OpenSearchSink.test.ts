@@ -215,12 +215,17 @@ describe("OpenSearchSink (against a local stand-in, not a real cluster)", () => 
           generation: "orders_g2"
         })
 
-        // A reindex that crashes after beginGeneration: the next start drops the half-built g3.
+        // A reindex that crashes after beginGeneration: the next start reports it interrupted
+        // (not the one this process is building) and drops the half-built g3.
+        expect(yield* sink.interruptedGenerations?.([orders])).toEqual([])
         yield* sink.beginGeneration(orders)
         yield* sink.writeNextGeneration([upsert("1", "half", 40n)])
         expect(yield* standIn.indexes).toContain("orders_g3")
+        expect(yield* sink.interruptedGenerations?.([orders])).toEqual([])
         const restarted = yield* sinkOn(standIn.url)
+        expect(yield* restarted.interruptedGenerations?.([orders])).toEqual(["orders"])
         yield* restarted.ensureIndexes([orders])
+        expect(yield* restarted.interruptedGenerations?.([orders])).toEqual([])
         expect(yield* standIn.aliases).toEqual({ orders: ["orders_g2"] })
         expect(yield* standIn.indexes).not.toContain("orders_g3")
         expect((yield* standIn.documents("orders"))["1"]?.source).toMatchObject({ status: "a" })

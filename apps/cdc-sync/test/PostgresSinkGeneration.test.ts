@@ -81,7 +81,7 @@ describe("PostgresSink generations", () => {
     )
 
     it.effect(
-      "a half-built next generation is dropped by the next start's ensureIndexes, not by its builder's",
+      "a half-built next generation is reported interrupted and dropped by the next start's ensureIndexes, not by its builder's",
       () =>
         Effect.gen(function* () {
           const building = yield* sink
@@ -91,10 +91,13 @@ describe("PostgresSink generations", () => {
           // The builder re-ensuring (a capture restart in the same process) keeps its next generation.
           yield* building.ensureIndexes([orders])
           expect(yield* documents("orders__next")).toEqual([{ id: "1", status: "half" }])
-          // A new process (a restart after a crash) does not own it: dropped.
+          expect(yield* building.interruptedGenerations?.([orders])).toEqual([])
+          // A new process (a restart after a crash) does not own it: reported interrupted, then dropped.
           const restarted = yield* sink
+          expect(yield* restarted.interruptedGenerations?.([orders])).toEqual(["orders"])
           yield* restarted.ensureIndexes([orders])
           expect(yield* tablesOfSchema).not.toContain("orders__next")
+          expect(yield* restarted.interruptedGenerations?.([orders])).toEqual([])
           // beginGeneration again starts empty even over a leftover.
           yield* building.beginGeneration(orders)
           yield* building.writeNextGeneration([upsert("1", "half", 5n)])

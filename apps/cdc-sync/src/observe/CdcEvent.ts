@@ -62,6 +62,11 @@ export type CdcEvent = Data.TaggedEnum<{
   ErrorOccurred: { readonly message: string; readonly retrying: boolean }
   /** A TRUNCATE reached `index`: it is stale until backfilled again. */
   IndexStale: { readonly index: string; readonly reason: string }
+  /**
+   * A reindex of `index` was interrupted (a crash or a stop before its swap): the start drops its
+   * half-built generation, and the daemon starts the reindex again once live.
+   */
+  ReindexInterrupted: { readonly index: string }
   /** A reindex of `index` began: a next generation is built while the current one keeps serving. */
   ReindexStarted: { readonly index: string }
   /** The next generation of `index` (`documents` from the snapshot at `lsn`) now serves in every sink. */

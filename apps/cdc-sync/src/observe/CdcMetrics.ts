@@ -121,7 +121,8 @@ export const errorsTotal = Metric.counter("converge_cdc_errors_total", {
 
 /** `converge_cdc_reindexes_total{index, outcome}`: reindexes `started`, `completed` (swapped in) and `failed`. */
 export const reindexesTotal = Metric.counter("converge_cdc_reindexes_total", {
-  description: "Reindexes started, completed (the new generation swapped in) and failed, by index",
+  description:
+    "Reindexes started, completed (the new generation swapped in), failed and interrupted (by a crash or stop; started again), by index",
   incremental: true
 })
 
@@ -130,7 +131,7 @@ export const reindexing = Metric.gauge("converge_cdc_reindexing", {
   description: "1 while a reindex of the index runs (the current generation serves meanwhile)"
 })
 
-const reindexOutcome = (index: string, outcome: "started" | "completed" | "failed") =>
+const reindexOutcome = (index: string, outcome: "started" | "completed" | "failed" | "interrupted") =>
   Effect.zipRight(
     Metric.increment(Metric.tagged(Metric.tagged(reindexesTotal, "index", index), "outcome", outcome)),
     Metric.set(Metric.tagged(reindexing, "index", index), outcome === "started" ? 1 : 0)
@@ -192,6 +193,8 @@ export const record = (event: CdcEvent): Effect.Effect<void> => {
       return reindexOutcome(event.index, "completed")
     case "ReindexFailed":
       return reindexOutcome(event.index, "failed")
+    case "ReindexInterrupted":
+      return reindexOutcome(event.index, "interrupted")
     default:
       return Effect.void
   }

@@ -407,6 +407,16 @@ export const make = (options: Options): Effect.Effect<Sink, never, Scope.Scope> 
             yield* ensureStateIndex(deadLetters)
             yield* Effect.forEach(indexes, ensureIndex, { discard: true })
           }),
+        interruptedGenerations: (indexes) =>
+          Effect.filter(
+            indexes.filter((spec) => !next.has(spec.name)).map((spec) => spec.name),
+            (index) =>
+              Effect.gen(function* () {
+                const serving = yield* servingOf(index)
+                if (serving === undefined) return false
+                return (yield* generationsOf(index)).some((generation) => generation.key !== serving)
+              })
+          ),
         write: (writes): Effect.Effect<WriteReport, SinkUnavailable> =>
           Effect.map(
             bulk(

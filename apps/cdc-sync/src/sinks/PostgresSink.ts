@@ -351,6 +351,18 @@ export const make = (options: Options): Effect.Effect<Sink, never, SqlClient.Sql
             }
           }
         }).pipe(Effect.mapError(unavailable("preparing the indexes"))),
+      interruptedGenerations: (indexes) => {
+        const names = indexes.filter((index) => !building.has(index.name)).map((index) => index.name)
+        if (names.length === 0) return Effect.succeed([])
+        return sql<{ readonly index: string }>`
+          SELECT left(c.relname, -length('__next')) AS index
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = ${options.schema} AND c.relkind = 'r'
+            AND c.relname = ANY(${names.map(nextName)}::text[])`.pipe(
+          Effect.map((rows) => rows.map((row) => row.index)),
+          Effect.mapError(unavailable("looking for interrupted reindexes"))
+        )
+      },
       write: writeServing,
       storeDeadLetters: (rejections, lsn) =>
         rejections.length === 0

@@ -71,6 +71,15 @@ export interface Sink {
   readonly name: string
   /** Creates what the indexes need (tables, mappings); idempotent. */
   readonly ensureIndexes: (indexes: ReadonlyArray<IndexSpec>) => Effect.Effect<void, SinkUnavailable>
+  /**
+   * The indexes among `indexes` with a next generation that no reindex of this process is
+   * building: a reindex a crash or a stop interrupted before its swap (`ensureIndexes` then drops
+   * it, and the daemon starts that reindex again). Optional: a sink that keeps no generations it
+   * can see leaves it out.
+   */
+  readonly interruptedGenerations?: (
+    indexes: ReadonlyArray<IndexSpec>
+  ) => Effect.Effect<ReadonlyArray<string>, SinkUnavailable>
   /** Writes a batch; per-document refusals come back in the report. */
   readonly write: (writes: ReadonlyArray<DocumentWrite>) => Effect.Effect<WriteReport, SinkUnavailable>
   /**

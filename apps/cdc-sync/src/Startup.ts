@@ -21,7 +21,7 @@ import type * as Problem from "./config/Problem.js"
 import * as Validation from "./config/Validation.js"
 import * as DocumentBuilder from "./documents/DocumentBuilder.js"
 import { CdcEvent } from "./observe/CdcEvent.js"
-import type { Sink, SinkUnavailable } from "./sinks/Sink.js"
+import * as Sink from "./sinks/Sink.js"
 import * as Publication from "./source/Publication.js"
 import * as Slot from "./source/Slot.js"
 
@@ -42,7 +42,7 @@ export type StartupError =
   | Problem.ConfigInvalid
   | SqlError.SqlError
   | Slot.SlotLost
-  | SinkUnavailable
+  | Sink.SinkUnavailable
   | Backfill.DocumentsRejected
 
 /** What the start found: the validated configuration, and the reindexes a crash or stop interrupted. */
@@ -54,7 +54,7 @@ export interface Prepared extends Validation.Validated {
 /** Prepares source and sinks and backfills what needs it. */
 export const prepare = (
   config: CdcConfig,
-  sinks: ReadonlyArray<Sink>,
+  sinks: ReadonlyArray<Sink.Sink>,
   observer: Observer.Observer<CdcEvent>,
   options: Options = {}
 ): Effect.Effect<Prepared, StartupError, SqlClient.SqlClient> =>
@@ -78,7 +78,7 @@ export const prepare = (
     // Asked before `ensureIndexes`, which drops the half-built generations.
     const interrupted = new Set<string>()
     for (const sink of sinks) {
-      for (const index of yield* sink.interruptedGenerations?.(specs) ?? Effect.succeed([])) {
+      for (const index of yield* Sink.interruptedGenerations(sink, specs)) {
         interrupted.add(index)
       }
     }

@@ -3,6 +3,7 @@ import { Client } from "@opensearch-project/opensearch"
 import { Effect } from "effect"
 import * as OpenSearchSink from "../src/sinks/OpenSearchSink.js"
 import type { DocumentWrite } from "../src/sinks/Sink.js"
+import * as Sink from "../src/sinks/Sink.js"
 import * as OpenSearchStandIn from "./fixtures/OpenSearchStandIn.js"
 
 // Against the local stand-in of the REST API (test/fixtures/OpenSearchStandIn.ts), not a real cluster.
@@ -217,15 +218,15 @@ describe("OpenSearchSink (against a local stand-in, not a real cluster)", () => 
 
         // A reindex that crashes after beginGeneration: the next start reports it interrupted
         // (not the one this process is building) and drops the half-built g3.
-        expect(yield* sink.interruptedGenerations?.([orders])).toEqual([])
+        expect(yield* Sink.interruptedGenerations(sink, [orders])).toEqual([])
         yield* sink.beginGeneration(orders)
         yield* sink.writeNextGeneration([upsert("1", "half", 40n)])
         expect(yield* standIn.indexes).toContain("orders_g3")
-        expect(yield* sink.interruptedGenerations?.([orders])).toEqual([])
+        expect(yield* Sink.interruptedGenerations(sink, [orders])).toEqual([])
         const restarted = yield* sinkOn(standIn.url)
-        expect(yield* restarted.interruptedGenerations?.([orders])).toEqual(["orders"])
+        expect(yield* Sink.interruptedGenerations(restarted, [orders])).toEqual(["orders"])
         yield* restarted.ensureIndexes([orders])
-        expect(yield* restarted.interruptedGenerations?.([orders])).toEqual([])
+        expect(yield* Sink.interruptedGenerations(restarted, [orders])).toEqual([])
         expect(yield* standIn.aliases).toEqual({ orders: ["orders_g2"] })
         expect(yield* standIn.indexes).not.toContain("orders_g3")
         expect((yield* standIn.documents("orders"))["1"]?.source).toMatchObject({ status: "a" })

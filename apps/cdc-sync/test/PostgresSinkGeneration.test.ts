@@ -4,6 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as PostgresSink from "../src/sinks/PostgresSink.js"
 import type { DocumentWrite } from "../src/sinks/Sink.js"
+import * as Sink from "../src/sinks/Sink.js"
 
 const sink = PostgresSink.make({ name: "search", schema: "search", textSearchConfig: "simple" })
 const orders = { name: "orders", searchable: ["status"] }
@@ -91,13 +92,13 @@ describe("PostgresSink generations", () => {
           // The builder re-ensuring (a capture restart in the same process) keeps its next generation.
           yield* building.ensureIndexes([orders])
           expect(yield* documents("orders__next")).toEqual([{ id: "1", status: "half" }])
-          expect(yield* building.interruptedGenerations?.([orders])).toEqual([])
+          expect(yield* Sink.interruptedGenerations(building, [orders])).toEqual([])
           // A new process (a restart after a crash) does not own it: reported interrupted, then dropped.
           const restarted = yield* sink
-          expect(yield* restarted.interruptedGenerations?.([orders])).toEqual(["orders"])
+          expect(yield* Sink.interruptedGenerations(restarted, [orders])).toEqual(["orders"])
           yield* restarted.ensureIndexes([orders])
           expect(yield* tablesOfSchema).not.toContain("orders__next")
-          expect(yield* restarted.interruptedGenerations?.([orders])).toEqual([])
+          expect(yield* Sink.interruptedGenerations(restarted, [orders])).toEqual([])
           // beginGeneration again starts empty even over a leftover.
           yield* building.beginGeneration(orders)
           yield* building.writeNextGeneration([upsert("1", "half", 5n)])

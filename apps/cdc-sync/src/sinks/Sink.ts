@@ -145,6 +145,13 @@ export interface BackfillLoad {
   readonly complete: Effect.Effect<void, SinkUnavailable>
 }
 
+/** `sink.interruptedGenerations`, or none for a sink that does not implement it. */
+export const interruptedGenerations = (
+  sink: Sink,
+  indexes: ReadonlyArray<IndexSpec>
+): Effect.Effect<ReadonlyArray<string>, SinkUnavailable> =>
+  sink.interruptedGenerations?.(indexes) ?? Effect.succeed([])
+
 /**
  * The sink's own `openBackfill`, else a load through `write` that completes with `sweep`,
  * `flush` and `markSeeded`.

@@ -31,6 +31,8 @@ import type { Row, RowChange } from "./RowChange.js"
 export interface TransactionPart {
   /** The LSN of the transaction's commit record (the same for every part). */
   readonly commitLsn: Lsn.Lsn
+  /** The transaction's id (32-bit, as pgoutput sends it). */
+  readonly xid: number
   readonly changes: ReadonlyArray<RowChange>
   /** Tables (`schema.name`) truncated in this part. */
   readonly truncated: ReadonlyArray<string>
@@ -146,12 +148,14 @@ export const open = (options: Options): Effect.Effect<ReplicationStream, Capture
     })
 
     let commitLsn: Lsn.Lsn = Lsn.zero
+    let xid = 0
     let changes: Array<RowChange> = []
     let truncated: Array<string> = []
     service.on("data", async (_lsn: string, message: Pgoutput.Message) => {
       switch (message.tag) {
         case "begin":
           commitLsn = Lsn.parse(message.commitLsn ?? "0/0") ?? Lsn.zero
+          xid = message.xid
           changes = []
           truncated = []
           return
@@ -183,7 +187,7 @@ export const open = (options: Options): Effect.Effect<ReplicationStream, Capture
           truncated.push(...message.relations.map(tableOf))
           break
         case "commit": {
-          const part = { commitLsn, changes, truncated, final: true }
+          const part = { commitLsn, xid, changes, truncated, final: true }
           changes = []
           truncated = []
           await offer(part)
@@ -193,7 +197,7 @@ export const open = (options: Options): Effect.Effect<ReplicationStream, Capture
           return
       }
       if (changes.length >= options.maxChanges) {
-        const part = { commitLsn, changes, truncated, final: false }
+        const part = { commitLsn, xid, changes, truncated, final: false }
         changes = []
         truncated = []
         await offer(part)

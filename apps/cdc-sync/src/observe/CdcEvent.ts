@@ -56,6 +56,12 @@ export type CdcEvent = Data.TaggedEnum<{
     readonly reason: string
     readonly policy: "skip" | "dead_letter"
   }
+  /**
+   * A batch arrived before `transactions` of its transactions were visible to other sessions
+   * (their backends still finishing the commit, e.g. waiting for a synchronous standby): its
+   * documents are built once they are.
+   */
+  WaitingForCommits: { readonly transactions: number }
   /** The slot's lag: WAL bytes between the server's current position and the slot's confirmed position. */
   SlotLag: { readonly bytes: number }
   /** Something failed; `retrying` when the pipeline retries it (a sink down, a lost connection). */

@@ -4,6 +4,7 @@
  *
  * ```text
  *   parts (whole transactions, or pieces of a large one)
+ *     ─▶ wait until the source shows every transaction of the batch (CommitVisibility)
  *     ─▶ resolve: changed rows → affected root ids per index (old and new row images)
  *     ─▶ build: one query per index for the batch's ids (gone ids become deletes)
  *     ─▶ write to every sink (rejections follow on_error) ─▶ flush every sink
@@ -37,6 +38,7 @@ import * as DocumentBuilder from "../documents/DocumentBuilder.js"
 import { CdcEvent } from "../observe/CdcEvent.js"
 import * as IndexPlan from "../schema/IndexPlan.js"
 import type { DocumentWrite, Sink, SinkUnavailable } from "../sinks/Sink.js"
+import * as CommitVisibility from "../source/CommitVisibility.js"
 import * as Batcher from "./Batcher.js"
 
 /** How the loop batches and retries. */
@@ -102,6 +104,10 @@ export const run = (
     const prepare = (batch: ReadonlyArray<TransactionPart>) =>
       Effect.gen(function* () {
         const changes = batch.flatMap((part) => part.changes)
+        // Read the source only once it shows every transaction of the batch.
+        yield* CommitVisibility.awaitVisible([...new Set(batch.map((part) => part.xid))], (transactions) =>
+          observer.notify(CdcEvent.WaitingForCommits({ transactions }))
+        )
         const lsn = batch.reduce((highest, part) => Lsn.max(highest, part.commitLsn), Lsn.zero)
         const writes: Array<DocumentWrite> = []
         const documentsByIndex: Record<string, number> = {}

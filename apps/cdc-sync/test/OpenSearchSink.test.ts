@@ -189,6 +189,8 @@ describe("OpenSearchSink (against a local stand-in, not a real cluster)", () => 
         yield* sink.markSeeded("orders", 10n)
 
         yield* sink.beginGeneration(orders)
+        // Re-ensuring in the same process (a capture restart) keeps the generation it builds.
+        yield* sink.ensureIndexes([orders])
         expect(yield* standIn.indexes).toContain("orders_g2")
         expect((yield* standIn.settings("orders_g2"))?.refresh_interval).toBe("-1")
         // Live writes go to both generations; the backfill only to the next one.

@@ -20,8 +20,8 @@
  *   any other item error (e.g. a 400 `mapper_parsing_exception`) is a `Rejection` that follows
  *   the index's `on_error`.
  * - **Generations**: the alias points at exactly one `_gN` index. `ensureIndexes` creates `_g1`
- *   behind the alias when there is none and drops generations the alias does not point at (a
- *   half-built one a crash left). `beginGeneration` creates `_g<N+1>`; `write` then goes to both,
+ *   behind the alias when there is none and drops generations the alias does not point at and no
+ *   reindex of this process is building (a half-built one a crash left). `beginGeneration` creates `_g<N+1>`; `write` then goes to both,
  *   `writeNextGeneration` to the new one only; `swapGeneration` restores its refresh interval,
  *   refreshes it, and swaps the alias with one atomic `_aliases` call (`add` the new index,
  *   `remove_index` the old one), then records the index seeded.
@@ -230,16 +230,18 @@ export const make = (options: Options): Effect.Effect<Sink, never, Scope.Scope> 
           client.get({ index: markers, id: index }, { ignore: [404] })
         ).pipe(Effect.map((body) => (body as { readonly found?: boolean }).found === true))
 
-      /** Prepares one index: a serving generation behind the alias; half-built generations dropped. */
+      /** Prepares one index: a serving generation behind the alias; generations a crash left half-built dropped. */
       const ensureIndex = (spec: IndexSpec) =>
         Effect.gen(function* () {
           const alias = aliasOf(spec.name)
           const serving = yield* servingOf(spec.name)
           const generations = yield* generationsOf(spec.name)
+          // The one a reindex of this process is building stays (a capture restart re-ensures).
           for (const generation of generations) {
-            if (generation.key !== serving) yield* dropIndex(generation.key)
+            if (generation.key !== serving && generation.key !== next.get(spec.name)) {
+              yield* dropIndex(generation.key)
+            }
           }
-          next.delete(spec.name)
           if (serving === undefined) {
             const plain = yield* call(`checking index "${alias}"`, () =>
               client.indices.exists({ index: alias })

@@ -11,6 +11,7 @@
  *   DocumentQuarantined ──▶ documents_quarantined_total{index, policy}
  *   IndexStale          ──▶ truncates_total{index}
  *   SlotRecreated       ──▶ slot_recreated_total
+ *   WaitingForCommits   ──▶ commit_waits_total
  *   SlotLag             ──▶ slot_lag_bytes
  *   LiveStarted         ──▶ live (1)
  *   ErrorOccurred       ──▶ errors_total{retrying}
@@ -103,6 +104,13 @@ export const slotRecreatedTotal = Metric.counter("converge_cdc_slot_recreated_to
   incremental: true
 })
 
+/** `converge_cdc_commit_waits_total`: batches that waited for their transactions to become visible. */
+export const commitWaitsTotal = Metric.counter("converge_cdc_commit_waits_total", {
+  description:
+    "Batches streamed before the source showed all their transactions (commits still finishing, e.g. behind a synchronous standby), built once it did",
+  incremental: true
+})
+
 /** `converge_cdc_slot_lag_bytes`: WAL bytes between the server's position and the slot's confirmed position. */
 export const slotLagBytes = Metric.gauge("converge_cdc_slot_lag_bytes", {
   description: "WAL bytes between pg_current_wal_lsn() and the slot's confirmed_flush_lsn at the last poll"
@@ -181,6 +189,8 @@ export const record = (event: CdcEvent): Effect.Effect<void> => {
       return Metric.increment(Metric.tagged(truncatesTotal, "index", event.index))
     case "SlotRecreated":
       return Metric.increment(slotRecreatedTotal)
+    case "WaitingForCommits":
+      return Metric.increment(commitWaitsTotal)
     case "SlotLag":
       return Metric.set(slotLagBytes, event.bytes)
     case "LiveStarted":

@@ -31,6 +31,8 @@ export const lineOf = (event: CdcEvent): string | undefined => {
       return `${event.index}: skipped (already seeded, or not named; --force backfills it again)`
     case "DocumentQuarantined":
       return `${event.index}: document ${event.id} rejected by sink ${event.sink} (${event.policy}): ${event.reason}`
+    case "ReindexInterrupted":
+      return `${event.index}: a reindex was interrupted (crash or stop) and its half-built generation is dropped; to finish it, ask the daemon: converge-cdc reindex ${event.index}`
     case "ErrorOccurred":
       return `error: ${event.message}`
     default:

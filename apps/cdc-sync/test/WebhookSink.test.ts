@@ -114,15 +114,26 @@ describe("WebhookSink", () => {
         expect(String(Exit.isFailure(refused) ? refused.cause : "")).toContain("SinkUnavailable")
         expect(yield* receiver.requests).toHaveLength(8)
         yield* receiver.resume
-        const patient = yield* sinkFor(receiver.url, { attempts: 20, retryDelay: "20 millis" })
+      })
+    )
+
+    it.scoped("a receiver that comes back before the attempts run out takes the write", () =>
+      Effect.gen(function* () {
+        const receiver = yield* WebhookReceiver.start
+        const patient = yield* sinkFor(receiver.url, {
+          attempts: 20,
+          retryDelay: "1 second",
+          timeout: "30 days"
+        })
         yield* receiver.refuse
         const pending = yield* Effect.fork(patient.write(writes.slice(0, 1)))
-        yield* Effect.sleep("100 millis")
+        // Refused once: the retry is scheduled on the clock; the receiver is back before it runs.
+        const waits = yield* nextRetryIn
         yield* receiver.resume
-        const report = yield* pending.await
-        expect(Exit.isSuccess(report)).toBe(true)
+        yield* TestClock.adjust(waits)
+        expect(Exit.isSuccess(yield* Fiber.await(pending))).toBe(true)
         expect(Object.keys(yield* receiver.documents("orders"))).toEqual(["1"])
-      })
+      }).pipe(Effect.provide(TestContext.TestContext))
     )
 
     it.scoped("waits as long as a 503's or 429's Retry-After asks (seconds or an HTTP date, capped)", () =>

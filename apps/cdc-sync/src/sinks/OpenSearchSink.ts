@@ -21,7 +21,8 @@
  *   the index's `on_error`.
  * - **Generations**: the alias points at exactly one `_gN` index. `ensureIndexes` creates `_g1`
  *   behind the alias when there is none and drops generations the alias does not point at and no
- *   reindex of this process is building (a half-built one a crash left). `beginGeneration` creates `_g<N+1>`; `write` then goes to both,
+ *   reindex of this process is building (a half-built one a crash left; `interruptedGenerations`
+ *   reports it first). `beginGeneration` creates `_g<N+1>`; `write` then goes to both,
  *   `writeNextGeneration` to the new one only; `swapGeneration` restores its refresh interval,
  *   refreshes it, and swaps the alias with one atomic `_aliases` call (`add` the new index,
  *   `remove_index` the old one), then records the index seeded.

@@ -29,6 +29,12 @@ const writes: ReadonlyArray<DocumentWrite> = [
   { index: "orders", id: "3", json: null, lsn: lsn("0/100") }
 ]
 
+/**
+ * The request timeout of the tests on `TestClock`: it sleeps on the clock too, and stays listed
+ * after its request ends, so `nextRetryIn` tells it from a retry by its length.
+ */
+const timeoutOnTestClock = "30 days"
+
 /** Waits (on real I/O, not the clock) for the sink's next retry to be scheduled; returns how long until it runs. */
 const nextRetryIn = Effect.gen(function* () {
   const day = 86_400_000
@@ -36,7 +42,7 @@ const nextRetryIn = Effect.gen(function* () {
   const giveUpAt = Date.now() + 30_000
   while (Date.now() < giveUpAt) {
     const now = yield* Clock.currentTimeMillis
-    // A request's timeout (30 days in these tests) also sleeps on the clock, and stays listed: not a retry.
+    // Shorter than a day: a retry, not a request's timeout (`timeoutOnTestClock`).
     const retries = Chunk.filter(yield* TestClock.sleeps(), (wake) => wake - now < day)
     if (Chunk.isNonEmpty(retries)) return Chunk.unsafeHead(retries) - now
     yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
@@ -125,7 +131,7 @@ describe("WebhookSink", () => {
         const patient = yield* sinkFor(receiver.url, {
           attempts: 20,
           retryDelay: "1 second",
-          timeout: "30 days"
+          timeout: timeoutOnTestClock
         })
         yield* receiver.refuse
         const pending = yield* Effect.fork(patient.write(writes.slice(0, 1)))
@@ -144,7 +150,7 @@ describe("WebhookSink", () => {
         const sink = yield* sinkFor(receiver.url, {
           attempts: 2,
           retryDelay: "10 millis",
-          timeout: "30 days"
+          timeout: timeoutOnTestClock
         })
         const retried = (mode: WebhookReceiver.Mode) =>
           Effect.gen(function* () {

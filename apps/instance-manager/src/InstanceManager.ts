@@ -176,6 +176,9 @@ export const make = (
       observer: controllerObserver,
       resync: {
         every: "5 minutes",
+        // Gaining leadership enqueues every group (`acquire` below); a resync at start too would
+        // give a group a second start-up pass whenever the two enqueues land apart.
+        atStart: false,
         keys: Effect.map(GroupStore.list, (groups) =>
           groups.map((group) => GroupKey.make(group.tenant, group.key))
         )

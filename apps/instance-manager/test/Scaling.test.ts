@@ -68,7 +68,7 @@ describe("scaling", () => {
             yaml: "groups:\n  - { key: web, desiredSize: 1 }\n",
             lockKey: 7202
           })
-          // Converged, and the start-up passes (resync, InitialReconcile) are over.
+          // Converged, and the start-up pass (leadership acquired: InitialReconcile) is over.
           yield* advanceUntil(manager, startedAndAt(manager, "web", 1), { step: "1 second", max: "1 minute" })
           yield* simulation.controls.failNextCreates(1, "transient")
           yield* manager.setDesired("default", "web", 3)

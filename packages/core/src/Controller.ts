@@ -93,10 +93,16 @@ export interface ControllerEventDefinition extends Data.TaggedEnum.WithGenerics<
 /** Constructors, guards (`$is`) and an exhaustive matcher (`$match`) for `ControllerEvent`. */
 export const ControllerEvent = Data.taggedEnum<ControllerEventDefinition>()
 
-/** Periodic resync: every `every`, enqueue every key `keys` lists (also once at start). */
+/** Periodic resync: every `every`, enqueue every key `keys` lists (also once at start, unless `atStart` is false). */
 export interface Resync<K, R> {
   readonly every: Duration.DurationInput
   readonly keys: Effect.Effect<Iterable<K>, unknown, R>
+  /**
+   * Also list and enqueue the keys once at start. Default true. Turn it off when something else
+   * already enqueues every key at start (a leadership hook, say): the start-up then runs one pass
+   * per key, not a second one whenever the two enqueues land apart.
+   */
+  readonly atStart?: boolean
 }
 
 /** Options for `make`. Only `name` and `reconcile` are required. */
@@ -287,14 +293,14 @@ export const make = <K, E = never, R = never>(
       )
     }
     if (options.resync !== undefined) {
-      const listKeys = options.resync.keys
+      const { keys: listKeys, every, atStart = true } = options.resync
+      const resyncOnce = Effect.flatMap(listKeys, enqueueAll).pipe(
+        Effect.catchAllCause((cause) => Effect.logError("resync failed to list keys", cause))
+      )
       background.push(
-        Effect.repeat(
-          Effect.flatMap(listKeys, enqueueAll).pipe(
-            Effect.catchAllCause((cause) => Effect.logError("resync failed to list keys", cause))
-          ),
-          Schedule.spaced(options.resync.every)
-        ).pipe(Effect.asVoid)
+        atStart
+          ? Effect.asVoid(Effect.repeat(resyncOnce, Schedule.spaced(every)))
+          : Effect.asVoid(Effect.schedule(resyncOnce, Schedule.spaced(every)))
       )
     }
     for (const effect of background) {

@@ -252,6 +252,25 @@ describe("Controller", () => {
     })
   )
 
+  it.scoped("resync with atStart false lists its keys first after one period", () =>
+    Effect.gen(function* () {
+      const runs = yield* makeRuns
+      const controller = yield* start({
+        resync: { every: "1 minute", keys: Effect.succeed(["a"]), atStart: false },
+        reconcile: (key) => Effect.as(runs.record(key), Outcome.done)
+      })
+      yield* TestClock.adjust(Duration.seconds(59))
+      yield* controller.awaitIdle
+      expect(yield* runs.all).toEqual([])
+      yield* TestClock.adjust(Duration.seconds(1))
+      yield* controller.awaitIdle
+      expect(yield* runs.all).toEqual(["a@60000"])
+      yield* TestClock.adjust(Duration.minutes(1))
+      yield* controller.awaitIdle
+      expect(yield* runs.all).toEqual(["a@60000", "a@120000"])
+    })
+  )
+
   it.scoped("enqueues every element of its trigger streams", () =>
     Effect.gen(function* () {
       const runs = yield* makeRuns

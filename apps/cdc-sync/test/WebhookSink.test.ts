@@ -2,7 +2,7 @@ import { TestDatabase } from "@converge/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Clock, Duration, Effect, Exit, Fiber, Layer, TestClock, TestContext } from "effect"
+import { Chunk, Clock, Duration, Effect, Exit, Fiber, Layer, Option, TestClock, TestContext } from "effect"
 import * as Lsn from "../src/capture/Lsn.js"
 import type { DocumentWrite } from "../src/sinks/Sink.js"
 import * as WebhookSink from "../src/sinks/WebhookSink.js"
@@ -49,6 +49,16 @@ const nextRetryIn = Effect.gen(function* () {
   }
   return yield* Effect.dieMessage("the sink scheduled no retry")
 })
+
+/** Waits (on real I/O, bounded by the real clock) until the receiver has had `count` requests. */
+const receivedAtLeast = (receiver: WebhookReceiver.WebhookReceiver, count: number) =>
+  Effect.gen(function* () {
+    const giveUpAt = Date.now() + 30_000
+    while ((yield* receiver.requests).length < count) {
+      if (Date.now() >= giveUpAt) return yield* Effect.dieMessage(`the receiver never got ${count} requests`)
+      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+    }
+  })
 
 describe("WebhookSink", () => {
   layer(Layer.merge(TestDatabase.layer, NodeHttpClient.layerUndici), {
@@ -183,12 +193,20 @@ describe("WebhookSink", () => {
     it.scoped("a receiver that does not answer within the timeout is retried, then SinkUnavailable", () =>
       Effect.gen(function* () {
         const receiver = yield* WebhookReceiver.start
-        const sink = yield* sinkFor(receiver.url, { timeout: "200 millis", attempts: 2 })
+        const sink = yield* sinkFor(receiver.url, { timeout: timeoutOnTestClock, attempts: 2 })
         yield* receiver.setMode({ _tag: "hang" })
-        const failed = yield* Effect.flip(sink.write(writes.slice(0, 1)))
+        const write = yield* Effect.fork(sink.write(writes.slice(0, 1)))
+        // Each request reaches the receiver (real I/O) before its timeout is let run out.
+        yield* receivedAtLeast(receiver, 1)
+        yield* TestClock.adjust(timeoutOnTestClock)
+        yield* TestClock.adjust(yield* nextRetryIn)
+        yield* receivedAtLeast(receiver, 2)
+        expect(Option.isNone(yield* Fiber.poll(write))).toBe(true)
+        yield* TestClock.adjust(timeoutOnTestClock)
+        const failed = yield* Effect.flip(Fiber.join(write))
         expect(failed.message).toContain("failed 2 times, last: no answer within the timeout")
         expect(yield* receiver.requests).toHaveLength(2)
-      })
+      }).pipe(Effect.provide(TestContext.TestContext))
     )
 
     it.scoped("a 4xx for the whole batch is SinkUnavailable at once, naming the status", () =>

@@ -33,7 +33,8 @@ export interface Options {
 
 interface State {
   readonly failures: number
-  readonly connectedAtMillis: number | undefined
+  /** While connected: when the connection counts as stable (connected at + `resetAfter`). */
+  readonly stableAtMillis: number | undefined
 }
 
 /** Creates a backoff with no failures counted. */
@@ -41,19 +42,22 @@ export const make = (options: Options = {}): Effect.Effect<Backoff> =>
   Effect.gen(function* () {
     const policy = options.policy ?? RetryPolicy.connection
     const resetAfterMillis = Duration.toMillis(options.resetAfter ?? Duration.seconds(60))
-    const initial: State = { failures: 0, connectedAtMillis: undefined }
+    const initial: State = { failures: 0, stableAtMillis: undefined }
     const state = yield* Ref.make(initial)
 
+    // The deadline is computed once, as `connected at + resetAfter`: the same sum a clock makes
+    // when it moves on by `resetAfter`. Comparing `now - connectedAt` instead can fall a rounding
+    // error short at fractional times (a `TestClock` after jittered sleeps).
     const next = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Ref.modify(state, ({ failures, connectedAtMillis }) => {
-        const stable = connectedAtMillis !== undefined && now - connectedAtMillis >= resetAfterMillis
+      Ref.modify(state, ({ failures, stableAtMillis }) => {
+        const stable = stableAtMillis !== undefined && now >= stableAtMillis
         const counted = (stable ? 0 : failures) + 1
-        return [counted, { failures: counted, connectedAtMillis: undefined }]
+        return [counted, { failures: counted, stableAtMillis: undefined }]
       })
     ).pipe(Effect.flatMap((attempt) => RetryPolicy.sampleDelay(policy, attempt)))
 
     const succeeded = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Ref.update(state, ({ failures }) => ({ failures, connectedAtMillis: now }))
+      Ref.update(state, ({ failures }) => ({ failures, stableAtMillis: now + resetAfterMillis }))
     )
 
     return {

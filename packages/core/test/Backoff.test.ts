@@ -47,6 +47,21 @@ describe("Backoff", () => {
     )
   )
 
+  it.effect("starts over after exactly 60 s up at a fractional time (after jittered sleeps)", () =>
+    seeded(
+      Effect.gen(function* () {
+        // At this time t, (t + 60 000) − t is 59 999.99999999999 in floating point.
+        yield* TestClock.adjust(Duration.millis(33_431.280397))
+        const backoff = yield* Backoff.make()
+        for (let failure = 0; failure < 5; failure++) yield* backoff.next
+        yield* backoff.succeeded
+        yield* TestClock.adjust(Duration.seconds(60))
+        yield* backoff.next
+        expect(yield* backoff.failures).toBe(1)
+      })
+    )
+  )
+
   it.effect("keeps escalating when the connection drops before 60 s", () =>
     seeded(
       Effect.gen(function* () {

@@ -35,30 +35,40 @@ const writes: ReadonlyArray<DocumentWrite> = [
  */
 const timeoutOnTestClock = "30 days"
 
-/** Waits (on real I/O, not the clock) for the sink's next retry to be scheduled; returns how long until it runs. */
-const nextRetryIn = Effect.gen(function* () {
-  const day = 86_400_000
-  // Bounded by the real clock: the request itself is real I/O.
-  const giveUpAt = Date.now() + 30_000
-  while (Date.now() < giveUpAt) {
-    const now = yield* Clock.currentTimeMillis
-    // Shorter than a day: a retry, not a request's timeout (`timeoutOnTestClock`).
-    const retries = Chunk.filter(yield* TestClock.sleeps(), (wake) => wake - now < day)
-    if (Chunk.isNonEmpty(retries)) return Chunk.unsafeHead(retries) - now
-    yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
-  }
-  return yield* Effect.dieMessage("the sink scheduled no retry")
-})
-
-/** Waits (on real I/O, bounded by the real clock) until the receiver has had `count` requests. */
-const receivedAtLeast = (receiver: WebhookReceiver.WebhookReceiver, count: number) =>
+/**
+ * Polls `probe` between turns of the event loop until it finds something: the sink's requests are
+ * real I/O, so the wait is bounded by the real clock (30 s), not `TestClock`.
+ */
+const whenReal = <A>(probe: Effect.Effect<Option.Option<A>>, what: string) =>
   Effect.gen(function* () {
     const giveUpAt = Date.now() + 30_000
-    while ((yield* receiver.requests).length < count) {
-      if (Date.now() >= giveUpAt) return yield* Effect.dieMessage(`the receiver never got ${count} requests`)
+    while (Date.now() < giveUpAt) {
+      const found = yield* probe
+      if (Option.isSome(found)) return found.value
       yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
     }
+    return yield* Effect.dieMessage(`gave up after 30 s waiting for ${what}`)
   })
+
+/** Waits for the sink's next retry to be scheduled; returns how long until it runs. */
+const nextRetryIn = whenReal(
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    // Shorter than a day: a retry, not a request's timeout (`timeoutOnTestClock`).
+    const retries = Chunk.filter(yield* TestClock.sleeps(), (wake) => wake - now < 86_400_000)
+    return Option.map(Chunk.head(retries), (wake) => wake - now)
+  }),
+  "the sink to schedule a retry"
+)
+
+/** Waits until the receiver has had `count` requests. */
+const receivedAtLeast = (receiver: WebhookReceiver.WebhookReceiver, count: number) =>
+  whenReal(
+    Effect.map(receiver.requests, (requests) =>
+      requests.length >= count ? Option.some(true) : Option.none()
+    ),
+    `the receiver to get ${count} requests`
+  )
 
 describe("WebhookSink", () => {
   layer(Layer.merge(TestDatabase.layer, NodeHttpClient.layerUndici), {
